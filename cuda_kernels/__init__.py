@@ -1,0 +1,12 @@
+"""Numba CUDA kernels and their host launchers (shipped as ``numbadask.cuda_kernels``).
+
+Importing this package imports ``numba.cuda`` (never CuPy); ``numbadask`` imports it
+only when a chunk is reduced on the GPU.  With ``NUMBA_ENABLE_CUDASIM=1`` the same
+kernels run in Numba's simulator on NumPy arrays, which is how CPU-only CI tests them.
+
+Kernels share their names with :mod:`numbadask.cpu_kernels`, so dispatch is a lookup.
+"""
+
+from .sum import sum_float64
+
+__all__ = ["sum_float64"]

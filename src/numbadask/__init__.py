@@ -1,0 +1,22 @@
+"""numbadask: exact, fast reductions over Dask arrays, one Numba kernel per chunk.
+
+Each chunk is reduced by a Numba kernel chosen by where it lives: ``@numba.njit`` on
+NumPy chunks, ``@numba.cuda.jit`` on CuPy chunks.  Importing numbadask imports neither
+CuPy, ``numba.cuda``, ``distributed`` nor ``dask_cuda``.
+
+>>> import dask.array as da, numbadask
+>>> float(numbadask.mean(da.ones((4, 4), chunks=2)).compute())
+1.0
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .api import mean
+from .dispatch import GPUUnavailableError
+
+try:
+    __version__ = version("numbadask")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = ["GPUUnavailableError", "__version__", "mean"]

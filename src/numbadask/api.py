@@ -1,0 +1,173 @@
+"""The public reductions: validate like NumPy, then build a ``dask.array.reduction``."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.array.utils import meta_from_array
+
+from . import dispatch, reduction
+from .reduction import Reduction
+
+try:  # NumPy >= 2
+    from numpy.lib.array_utils import normalize_axis_tuple
+except ImportError:  # pragma: no cover - NumPy 1.x
+    from numpy.core.numeric import normalize_axis_tuple
+
+Axis = int | tuple[int, ...] | None
+
+_SUPPORTED_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+
+
+def as_dask_array(a: Any, func: str) -> da.Array:
+    """``a`` as a Dask array of a dtype ``func`` reduces.
+
+    Dask arrays as they are; NumPy and CuPy arrays wrapped with Dask's automatic
+    chunks (no copy); anything else through :func:`numpy.asarray`.
+    """
+    if not isinstance(a, da.Array) and not dispatch.is_cupy_array(a):
+        a = np.asarray(a)
+    check_input_dtype(func, np.dtype(a.dtype))
+    if isinstance(a, da.Array):
+        return a
+    return da.from_array(a, chunks="auto", asarray=False)
+
+
+def check_input_dtype(func: str, dtype: np.dtype) -> None:
+    """Refuse dtypes the kernels do not reduce, naming the rule and the dtype."""
+    if dtype.kind not in _SUPPORTED_KINDS:
+        raise TypeError(
+            f"numbadask.{func} supports bool, integer and float16/32/64 arrays; "
+            f"got dtype {dtype} (kind {dtype.kind!r})"
+        )
+
+
+def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """NumPy's axis rules: None means all; ints only; in range; no repeats."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, tuple) else (axis,)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+            raise TypeError(
+                f"axis must be None, an int or a tuple of ints; got {axis!r} "
+                f"({type(item).__name__} is not an integer)"
+            )
+    return normalize_axis_tuple(tuple(int(i) for i in items), ndim)
+
+
+def mean_dtype(input_dtype: np.dtype, dtype: Any) -> np.dtype:
+    """The dtype ``numpy.mean`` returns for this input and ``dtype=`` argument."""
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind not in _SUPPORTED_KINDS:
+            raise TypeError(f"dtype must be a bool, integer or float dtype; got dtype={dtype}")
+    return np.mean(np.ones(1, dtype=input_dtype), dtype=dtype).dtype
+
+
+def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
+    """An empty array of the result's type: on the device the chunks end up on."""
+    if device == "cpu" or (device == "gpu" and dispatch.simulator_enabled()):
+        like = np.empty((0,) * x.ndim, dtype=x.dtype)
+    elif device == "gpu":
+        import cupy
+
+        like = cupy.empty((0,) * x.ndim, dtype=x.dtype)
+    else:
+        like = x._meta
+    return meta_from_array(like, ndim=ndim, dtype=dtype)
+
+
+def _reduce(
+    spec: Reduction,
+    x: da.Array,
+    axes: tuple[int, ...],
+    result_dtype: np.dtype,
+    keepdims: bool,
+    split_every: Any,
+    device: str,
+) -> da.Array:
+    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    return da.reduction(
+        x,
+        chunk=partial(reduction.chunk, reduction=spec, device=device),
+        combine=partial(reduction.combine, reduction=spec),
+        aggregate=partial(reduction.aggregate, reduction=spec, result_dtype=result_dtype),
+        axis=axes,
+        keepdims=keepdims,
+        dtype=result_dtype,
+        split_every=split_every,
+        concatenate=False,
+        meta=result_meta(x, out_ndim, result_dtype, device),
+        name=f"numbadask-{spec.name}",
+    )
+
+
+def mean(
+    a: Any,
+    axis: Axis = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: int | dict[int, int] | None = None,
+    device: str = "auto",
+) -> da.Array:
+    """Arithmetic mean along the given axes, computed by a Numba kernel per chunk.
+
+    Same signature, values, dtype and shape as :func:`dask.array.mean` (and so
+    :func:`numpy.mean`), plus ``device``.  Every input dtype accumulates in float64
+    (NumPy sums float32 in float32), so float32 means are as accurate as float64 ones
+    before the final cast.
+
+    Parameters
+    ----------
+    a : dask.array.Array, numpy.ndarray or cupy.ndarray
+        Input; NumPy and CuPy arrays are wrapped as a one-chunk Dask array.
+    axis : None, int or tuple of ints, optional
+        Axes to average over (negative counts from the end); None means all.
+    dtype : dtype, optional
+        Result dtype.  Default: float64 for bool and integer input, else the input's.
+    keepdims : bool, optional
+        Keep the reduced axes with size 1.
+    split_every : int or dict, optional
+        Fan-in of Dask's tree reduction, as in :func:`dask.array.reduction`.
+    device : {"auto", "cpu", "gpu"}, optional
+        ``"auto"``: each chunk is reduced where it lives (NumPy chunk: CPU kernel; CuPy
+        chunk: CUDA kernel on its GPU).  ``"cpu"``: CuPy chunks are copied to the host.
+        ``"gpu"``: NumPy chunks are copied to the GPU (or, with
+        ``NUMBA_ENABLE_CUDASIM=1``, run through the CUDA kernels in Numba's simulator).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy result; its chunks are NumPy or CuPy arrays per ``device``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input dtype (complex, object, string, datetime) or ``axis``/``dtype``
+        of the wrong type.
+    numpy.exceptions.AxisError
+        An axis out of range.
+    ValueError
+        A repeated axis, or an unknown ``device``.
+    numbadask.GPUUnavailableError
+        ``device="gpu"`` with no usable GPU and the simulator off.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numbadask
+    >>> x = da.arange(12, chunks=5).reshape(3, 4)
+    >>> float(numbadask.mean(x).compute())
+    5.5
+    >>> numbadask.mean(x, axis=0).compute()
+    array([4., 5., 6., 7.])
+    """
+    x = as_dask_array(a, "mean")
+    axes = normalize_axes(axis, x.ndim)
+    result_dtype = mean_dtype(x.dtype, dtype)
+    dispatch.check_device(device)
+    return _reduce(reduction.MEAN, x, axes, result_dtype, bool(keepdims), split_every, device)

@@ -1,0 +1,148 @@
+"""Which backend reduces a chunk, and moving the chunk there.
+
+This module decides without importing CuPy or ``numba.cuda``: a CuPy array is
+recognised by its type's module, and GPU presence is read through NVML (which creates
+no CUDA context: touching CUDA in the client before ``LocalCUDACluster`` starts pins
+every worker to GPU 0, dask-cuda #719).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any, Literal
+
+import numba
+import numpy as np
+
+Device = Literal["auto", "cpu", "gpu"]
+Backend = Literal["cpu", "gpu"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "gpu")
+
+INSTALL_HINT = (
+    "install a CUDA build with `pip install 'numbadask[cuda12]'` (or [cuda13]) on a "
+    "machine with an NVIDIA GPU, or set NUMBA_ENABLE_CUDASIM=1 before starting Python "
+    "to run the CUDA kernels in Numba's simulator"
+)
+
+
+class GPUUnavailableError(RuntimeError):
+    """``device="gpu"`` was asked for where no GPU (nor the simulator) can run it."""
+
+
+def is_cupy_array(x: Any) -> bool:
+    """True for a CuPy array, decided without importing CuPy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_cupy_array(np.zeros(3))
+    False
+    """
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def simulator_enabled() -> bool:
+    """True when Numba's CUDA simulator is on (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return bool(numba.config.ENABLE_CUDASIM)
+
+
+def _visible_gpu_count() -> int | None:
+    """GPUs visible to this process by NVML, or None when NVML cannot tell."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return 0
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+        finally:
+            pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        return 0
+    if visible is not None:
+        count = min(count, len(visible.split(",")))
+    return count
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why this process cannot run the CUDA kernels, or None when it can (or might).
+
+    Examples
+    --------
+    >>> reason = gpu_unavailable_reason()
+    >>> reason is None or "NUMBA_ENABLE_CUDASIM" in reason
+    True
+    """
+    if simulator_enabled():
+        return None
+    missing = [m for m in ("cupy", "numba_cuda") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"device='gpu' needs {' and '.join(missing)}, which are not installed: {INSTALL_HINT}"
+    if _visible_gpu_count() == 0:
+        return f"device='gpu' found no visible NVIDIA GPU (NVML, CUDA_VISIBLE_DEVICES): {INSTALL_HINT}"
+    return None
+
+
+def _distributed_client_active() -> bool:
+    if "distributed" not in sys.modules:
+        return False
+    try:
+        sys.modules["distributed"].default_client()
+    except ValueError:
+        return False
+    return True
+
+
+def check_device(device: str) -> None:
+    """Validate ``device`` in the client; raise early where the GPU cannot be had.
+
+    With a distributed client the workers, not this process, run the kernels, so the
+    GPU check is left to them.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "gpu" and not _distributed_client_active():
+        reason = gpu_unavailable_reason()
+        if reason:
+            raise GPUUnavailableError(reason)
+
+
+def chunk_backend(chunk: Any, device: str) -> Backend:
+    """The backend that reduces ``chunk``: the forced one, else where the chunk lives."""
+    if device == "auto":
+        return "gpu" if is_cupy_array(chunk) else "cpu"
+    return device  # type: ignore[return-value]
+
+
+def to_host(chunk: Any) -> np.ndarray:
+    """The chunk as a NumPy array (copied off the GPU when it is a CuPy array)."""
+    return chunk.get() if is_cupy_array(chunk) else np.asarray(chunk)
+
+
+def to_gpu(chunk: Any) -> Any:
+    """The chunk where the CUDA kernels can read it.
+
+    A CuPy array as it is; a NumPy array copied to the current GPU, or left on the
+    host when the simulator (which runs kernels on NumPy arrays) is on.
+    """
+    if simulator_enabled():
+        return to_host(chunk)
+    if is_cupy_array(chunk):
+        return chunk
+    reason = gpu_unavailable_reason()
+    if reason:
+        raise GPUUnavailableError(reason)
+    cupy = importlib.import_module("cupy")
+    return cupy.asarray(chunk)
+
+
+def array_module(chunk: Any) -> Any:
+    """``cupy`` for a CuPy array, else ``numpy``."""
+    return importlib.import_module("cupy") if is_cupy_array(chunk) else np

@@ -1,0 +1,119 @@
+"""The memory layout of one chunk, reduced to what a kernel needs to walk it.
+
+A chunk may be any strided view (square chunks cut from a C-ordered array, reversed
+axes, broadcast axes).  Copying it would cost a chunk-sized temporary, so instead both
+the CPU and the CUDA kernels walk the chunk's own memory through a :class:`Walk`:
+
+* ``buf``: a 1-D contiguous view of the memory span the chunk touches, starting at its
+  lowest address (a view, never a copy);
+* ``base``: the element offset in ``buf`` of the chunk's element ``[0, 0, ...]``;
+* ``sizes``/``strides``/``out_strides``: the chunk's axes in memory order (largest
+  stride first), strides in elements (negative for reversed axes), and the stride of
+  each axis in the C-ordered partial-result array (0 for a reduced axis).
+
+Adjacent axes that are both kept or both reduced and lie back to back in memory are
+merged, and size-1 axes dropped, so a C-contiguous chunk reduced over all axes is one
+long axis and the kernels' innermost loop runs over contiguous memory wherever the
+layout allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Walk:
+    """How to visit every element of a chunk; see the module docstring."""
+
+    buf: Any
+    base: int
+    sizes: np.ndarray
+    strides: np.ndarray
+    out_strides: np.ndarray
+    out_shape: tuple[int, ...]
+
+    @property
+    def out_size(self) -> int:
+        """Number of elements in the partial result (kept positions)."""
+        return int(np.prod(self.out_shape, dtype=np.int64))
+
+
+def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _c_strides(shape: tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def _merged_axes(axes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Merge neighbours (outer, inner) that address memory and output as one axis."""
+    merged: list[tuple[int, int, int]] = []
+    for size, stride, out_stride in axes:
+        if merged:
+            o_size, o_stride, o_out = merged[-1]
+            same_kind = (o_out == 0) == (out_stride == 0)
+            if (
+                same_kind
+                and o_stride == stride * size
+                and o_out == out_stride * size
+            ):
+                merged[-1] = (o_size * size, stride, out_stride)
+                continue
+        merged.append((size, stride, out_stride))
+    return merged
+
+
+def plan_walk(chunk: Any, axes: tuple[int, ...], xp: Any = np) -> Walk:
+    """Describe how to reduce ``chunk`` over ``axes`` without copying it.
+
+    Parameters
+    ----------
+    chunk : numpy.ndarray or cupy.ndarray
+        A non-empty chunk (every axis of size >= 1).
+    axes : tuple of int
+        Normalized, non-negative axes to reduce over.
+    xp : module
+        ``numpy`` or ``cupy``: the array module of ``chunk``.
+
+    Returns
+    -------
+    Walk
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(12.0).reshape(3, 4)[:, :2]      # strided view
+    >>> w = plan_walk(x, (0, 1))
+    >>> w.sizes.tolist(), w.strides.tolist(), w.out_strides.tolist(), w.out_shape
+    ([3, 2], [4, 1], [0, 0], (1, 1))
+    """
+    itemsize = chunk.dtype.itemsize
+    if any(s % itemsize for s in chunk.strides):
+        # Only exotic views (e.g. a field of a structured array) get here.
+        chunk = xp.ascontiguousarray(chunk)
+    out_shape = _keepdims_shape(chunk.shape, axes)
+    out_c = _c_strides(out_shape)
+    axes_mem = sorted(
+        (
+            (n, s // itemsize, 0 if i in axes else out_c[i])
+            for i, (n, s) in enumerate(zip(chunk.shape, chunk.strides))
+            if n > 1
+        ),
+        key=lambda a: -abs(a[1]),
+    )
+    merged = _merged_axes(axes_mem) or [(1, 0, 0)]
+    base = sum((n - 1) * -s for n, s, _ in merged if s < 0)
+    span = 1 + sum((n - 1) * abs(s) for n, s, _ in merged)
+    lowest = chunk[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in chunk.strides)]
+    buf = xp.lib.stride_tricks.as_strided(lowest, shape=(span,), strides=(itemsize,))
+    sizes, strides, out_strides = (np.array(col, dtype=np.int64) for col in zip(*merged))
+    return Walk(buf, base, sizes, strides, out_strides, out_shape)

@@ -1,0 +1,206 @@
+"""``numbadask.mean`` against NumPy (the reference) and dask.array (same dtype/shape)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import numbadask
+from cases import ALL_DTYPES, assert_matches, numpy_mean, random_array
+
+# Devices every test of the API runs on: the CPU kernels, and the CUDA kernels where
+# they can run (a GPU, or the simulator: then `device="gpu"` reduces NumPy chunks).
+DEVICES = [
+    pytest.param("auto", id="auto"),
+    pytest.param("cpu", id="cpu"),
+    pytest.param("gpu", id="gpu", marks=pytest.mark.cuda_kernels),
+]
+
+
+@st.composite
+def chunked_arrays(draw, max_dims: int = 3, max_side: int = 9):
+    """A NumPy array and a chunking of it: irregular, single-element and empty chunks."""
+    shape = tuple(draw(st.lists(st.integers(0, max_side), min_size=0, max_size=max_dims)))
+    chunks = []
+    for n in shape:
+        sizes, left = [], n
+        while left > 0:
+            sizes.append(draw(st.integers(1, left)))
+            left -= sizes[-1]
+        if draw(st.booleans()) and sizes:
+            sizes.insert(draw(st.integers(0, len(sizes))), 0)  # a zero-size chunk
+        chunks.append(tuple(sizes) or (0,))
+    dtype = draw(st.sampled_from(ALL_DTYPES))
+    seed = draw(st.integers(0, 2**32 - 1))
+    a = random_array(np.random.default_rng(seed), shape, dtype)
+    return a, tuple(chunks)
+
+
+@st.composite
+def axes_for(draw, ndim: int):
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none" or ndim == 0:
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    picked = draw(st.sets(st.integers(0, ndim - 1)))
+    return tuple(p - ndim if draw(st.booleans()) else p for p in sorted(picked))
+
+
+def check_mean(a, chunks, axis, keepdims, device, split_every=None):
+    x = da.from_array(a, chunks=chunks)
+    lazy = numbadask.mean(x, axis=axis, keepdims=keepdims, device=device, split_every=split_every)
+    expected = numpy_mean(a, axis=axis, keepdims=keepdims)
+    reference = x.mean(axis=axis, keepdims=keepdims)
+    assert lazy.dtype == reference.dtype == np.asarray(expected).dtype
+    assert lazy.shape == reference.shape == np.shape(expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = lazy.compute()
+    assert_matches(got, expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=60, deadline=None)
+@given(case=chunked_arrays(), data=st.data(), keepdims=st.booleans())
+def test_mean_matches_numpy(device, case, data, keepdims):
+    a, chunks = case
+    check_mean(a, chunks, data.draw(axes_for(a.ndim)), keepdims, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_every_dtype_every_axis(device, dtype, rng):
+    a = random_array(rng, (5, 7, 6), dtype)
+    for axis in [None, 0, 1, -1, (0, 2), (-3, -2), (0, 1, 2), ()]:
+        check_mean(a, ((2, 3), (4, 3), (1, 5)), axis, False, device)
+    check_mean(a, ((2, 3), (4, 3), (1, 5)), (1,), True, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_deep_tree_reduction(device, rng):
+    a = rng.standard_normal((40, 30))
+    for split_every in [2, 3, {0: 2, 1: 4}]:
+        check_mean(a, (3, 4), None, False, device, split_every=split_every)
+        check_mean(a, (3, 4), 0, True, device, split_every=split_every)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_nan_and_inf_propagate(device):
+    a = np.array([[1.0, np.nan, 3.0], [np.inf, 2.0, 1.0], [np.inf, -np.inf, 0.0], [1.0, 2.0, 3.0]])
+    check_mean(a, (2, 2), 1, False, device)
+    check_mean(a, (2, 2), None, False, device)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.float16, np.bool_])
+def test_dtype_argument_sets_result_dtype_like_numpy(dtype, rng):
+    a = rng.random((6, 4)).astype(np.float32) * 10
+    got = numbadask.mean(da.from_array(a, chunks=3), axis=0, dtype=dtype).compute()
+    assert_matches(got, np.mean(a.astype(np.float64), axis=0).astype(np.mean(a, dtype=dtype).dtype))
+
+
+def test_float32_mean_is_accumulated_in_float64(rng):
+    a = (1e4 + rng.random(1_000_000)).astype(np.float32)
+    exact = a.astype(np.float64).mean()
+    got = numbadask.mean(da.from_array(a, chunks=250_000), dtype=np.float64).compute()
+    assert abs(got - exact) / exact < 1e-14
+    assert abs(np.mean(a, dtype=np.float32) - exact) / exact > 1e-8  # NumPy's float32 path
+
+
+def test_numpy_input_is_wrapped():
+    a = np.arange(10.0)
+    out = numbadask.mean(a)
+    assert isinstance(out, da.Array)
+    assert out.compute() == 4.5
+
+
+def test_result_is_lazy_and_named():
+    x = da.ones((4, 4), chunks=2)
+    out = numbadask.mean(x, axis=1)
+    assert isinstance(out, da.Array) and out.name.startswith("numbadask-mean")
+    assert out.chunks == ((2, 2),)
+
+
+def test_same_graph_name_for_same_call():
+    x = da.ones((4, 4), chunks=2)
+    assert numbadask.mean(x, axis=0).name == numbadask.mean(x, axis=0).name
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes", "sync"])
+def test_every_local_scheduler(scheduler, rng):
+    a = rng.random((50, 20))
+    x = da.from_array(a, chunks=(10, 7))
+    with dask.config.set(scheduler=scheduler):
+        got = numbadask.mean(x, axis=0).compute()
+    assert_matches(got, a.mean(axis=0))
+
+
+def test_empty_mean_warns_like_numpy():
+    x = da.zeros((0, 3), chunks=2)
+    with pytest.warns(RuntimeWarning, match="Mean of empty slice"):
+        got = numbadask.mean(x, axis=0).compute()
+    assert np.isnan(got).all() and got.shape == (3,)
+    # No warning where NumPy gives none: reducing a non-empty axis of an empty array.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert numbadask.mean(da.zeros((3, 0), chunks=2), axis=0).compute().shape == (0,)
+
+
+def test_zero_dimensional_input():
+    assert numbadask.mean(da.from_array(np.float32(2.5))).compute() == np.float32(2.5)
+
+
+@pytest.mark.parametrize(
+    "bad, kwargs, error, match",
+    [
+        (np.ones(3, dtype=complex), {}, TypeError, "complex128"),
+        (np.array(["a", "b"]), {}, TypeError, "<U1"),
+        (np.array([1, 2], dtype="datetime64[s]"), {}, TypeError, "datetime64"),
+        (np.ones(3, dtype=object), {}, TypeError, "object"),
+        (np.ones((2, 3)), {"axis": 2}, np.exceptions.AxisError, "axis 2 is out of bounds"),
+        (np.ones((2, 3)), {"axis": -3}, np.exceptions.AxisError, "axis -3 is out of bounds"),
+        (np.ones((2, 3)), {"axis": (0, -2)}, ValueError, "repeated axis"),
+        (np.ones((2, 3)), {"axis": 1.0}, TypeError, "float is not an integer"),
+        (np.ones((2, 3)), {"axis": [0]}, TypeError, "list is not an integer"),
+        (np.ones((2, 3)), {"dtype": complex}, TypeError, "dtype=complex128"),
+        (np.ones((2, 3)), {"device": "tpu"}, ValueError, "'tpu'"),
+    ],
+)
+def test_bad_input_raises_clearly(bad, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        numbadask.mean(bad, **kwargs)
+
+
+def test_gpu_without_gpu_or_simulator_says_what_to_do():
+    code = (
+        "import numbadask, numpy as np\n"
+        "try:\n"
+        "    numbadask.mean(np.ones(3), device='gpu')\n"
+        "except numbadask.GPUUnavailableError as e:\n"
+        "    print('ERROR', e)\n"
+    )
+    env = {"NUMBA_ENABLE_CUDASIM": "0", "CUDA_VISIBLE_DEVICES": ""}
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("ERROR device='gpu'")
+    assert "NUMBA_ENABLE_CUDASIM=1" in out and "numbadask[cuda12]" in out
+
+
+def test_auto_never_needs_a_gpu():
+    code = "import numbadask, numpy as np; print(float(numbadask.mean(np.ones(3)).compute()))"
+    import os
+
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0", "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1.0"
