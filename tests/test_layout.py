@@ -1,7 +1,7 @@
 import itertools
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cases import views
@@ -36,6 +36,7 @@ def test_walk_visits_every_element_once_at_its_output(shape, view, data):
     base = np.arange(np.prod(shape) * 8, dtype=np.float64).reshape(*shape[:-1], shape[-1] * 8)
     base = base.reshape((1,) * (3 - base.ndim) + base.shape)
     a = views(base)[view]
+    assume(a.size > 0)  # empty chunks never reach a walk (the caller returns zeros)
     axes = tuple(sorted(data.draw(st.sets(st.integers(0, a.ndim - 1)))))
     got = walked_values(a, axes)
     want = expected_values(a, axes)

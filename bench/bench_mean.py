@@ -1,0 +1,150 @@
+"""Benchmark: numbadask.mean against dask.array's mean on the same in-memory array.
+
+One process, one 2 GiB float64 array (C-ordered), three chunkings: 256 MiB row strips,
+32 MiB row strips and 32 MiB square chunks (strided views).  For each: median of >= 5
+runs after warm-up, GB/s, ratio to dask.array, fraction of a 2-thread Numba read
+ceiling measured in the same run, and peak memory growth.  Then the first call in a
+fresh process, with Numba's on-disk cache cold and warm.
+
+Usage:  python bench/bench_mean.py [--size-gib 2] [--runs 5] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_name, median_time, peak_growth_bytes, read_ceiling_gbps  # noqa: E402
+
+import numbadask  # noqa: E402
+
+MiB = 2**20
+
+FIRST_CALL = """
+import time
+start = time.perf_counter()
+import numbadask, dask.array as da
+imported = time.perf_counter()
+numbadask.mean(da.ones((2048, 2048), chunks=1024)).compute()
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+def chunkings(side: int) -> dict[str, tuple[int, int]]:
+    rows_256 = max(1, 256 * MiB // (8 * side))
+    rows_32 = max(1, 32 * MiB // (8 * side))
+    square = int(np.sqrt(32 * MiB / 8))
+    return {"256MiB-rows": (rows_256, side), "32MiB-rows": (rows_32, side), "32MiB-squares": (square, square)}
+
+
+def first_call_seconds() -> dict[str, float]:
+    """Import and first-mean times in a fresh process, Numba cache cold then warm."""
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("cold_cache", "warm_cache"):
+            text = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True, text=True, check=True)
+            imported, first = map(float, text.stdout.split())
+            out[f"import_s"] = imported
+            out[f"first_mean_{label}_s"] = first
+    return out
+
+
+def run(size_gib: float, runs: int) -> dict:
+    side = int(np.sqrt(size_gib * 2**30 / 8))
+    a = np.random.default_rng(0).random((side, side))
+    ceiling = read_ceiling_gbps(a.reshape(-1), threads=2, runs=runs)
+    rows = []
+    for name, chunks in chunkings(side).items():
+        x = da.from_array(a, chunks=chunks).persist()  # blocks are views of `a`
+        ours = median_time(lambda: numbadask.mean(x).compute(), runs=runs)
+        theirs = median_time(lambda: x.mean().compute(), runs=runs)
+        assert np.isclose(numbadask.mean(x).compute(), x.mean().compute(), rtol=1e-12)
+        chunk_bytes = chunks[0] * chunks[1] * 8
+        rows.append(
+            {
+                "chunking": name,
+                "chunks": list(chunks),
+                "n_chunks": x.npartitions,
+                "numbadask_s": ours,
+                "dask_s": theirs,
+                "numbadask_gbps": a.nbytes / ours / 1e9,
+                "dask_gbps": a.nbytes / theirs / 1e9,
+                "speedup_vs_dask": theirs / ours,
+                "numbadask_fraction_of_ceiling": a.nbytes / ours / 1e9 / ceiling,
+                "dask_fraction_of_ceiling": a.nbytes / theirs / 1e9 / ceiling,
+                "numbadask_peak_growth_mib": peak_growth_bytes(lambda: numbadask.mean(x).compute()) / MiB,
+                "dask_peak_growth_mib": peak_growth_bytes(lambda: x.mean().compute()) / MiB,
+                "chunk_mib": chunk_bytes / MiB,
+            }
+        )
+    return {
+        "machine": machine_name(),
+        "cores": os.cpu_count(),
+        "array": {"shape": list(a.shape), "dtype": "float64", "gib": a.nbytes / 2**30},
+        "runs": runs,
+        "scheduler": "threads",
+        "read_ceiling_gbps_2_threads": ceiling,
+        "results": rows,
+        "first_call": first_call_seconds(),
+        "versions": {"numbadask": numbadask.__version__, "dask": dask.__version__, "numpy": np.__version__},
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# mean: numbadask vs dask.array on {report['machine']}",
+        "",
+        f"{report['array']['gib']:.2f} GiB float64 in memory, threaded scheduler, median of "
+        f"{report['runs']} runs after warm-up; 2-thread Numba read ceiling "
+        f"{report['read_ceiling_gbps_2_threads']:.1f} GB/s, measured in the same run.",
+        "",
+        "| chunking | numbadask GB/s | dask GB/s | speed-up | numbadask / ceiling | dask / ceiling | peak growth numbadask / dask (MiB) | chunk (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['chunking']} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | {r['speedup_vs_dask']:.2f}x | "
+            f"{r['numbadask_fraction_of_ceiling']:.0%} | {r['dask_fraction_of_ceiling']:.0%} | "
+            f"{r['numbadask_peak_growth_mib']:.1f} / {r['dask_peak_growth_mib']:.1f} | {r['chunk_mib']:.0f} |"
+        )
+    fc = report["first_call"]
+    lines += [
+        "",
+        f"First call in a fresh process: import {fc['import_s']:.2f} s; first mean "
+        f"{fc['first_mean_cold_cache_s']:.2f} s with Numba's cache cold (compiles), "
+        f"{fc['first_mean_warm_cache_s']:.2f} s with it warm (`cache=True`).",
+        "",
+        "Command: `python bench/bench_mean.py`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args()
+    with dask.config.set(scheduler="threads"):
+        report = run(args.size_gib, args.runs)
+    text = markdown(report)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{report['machine']}-mean"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

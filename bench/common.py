@@ -1,0 +1,73 @@
+"""Helpers shared by the benchmarks: timing, the read ceiling, memory, machine name."""
+
+from __future__ import annotations
+
+import platform
+import re
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+
+
+def median_time(func: Callable[[], Any], runs: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``runs`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        func()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@numba.njit(nogil=True, fastmath={"reassoc"})
+def _plain_sum(x):
+    acc = 0.0
+    for i in range(x.size):
+        acc += x[i]
+    return acc
+
+
+def read_ceiling_gbps(flat: np.ndarray, threads: int = 2, runs: int = 5) -> float:
+    """GB/s of the simplest vectorized njit sum over ``flat`` split across ``threads``:
+    what reading the array costs on this machine, the bound for any reduction."""
+    parts = np.array_split(flat, threads)
+    _plain_sum(parts[0][:16])
+    with ThreadPoolExecutor(threads) as pool:
+        seconds = median_time(lambda: list(pool.map(_plain_sum, parts)), runs=runs)
+    return flat.nbytes / seconds / 1e9
+
+
+def peak_growth_bytes(func: Callable[[], Any]) -> int:
+    """Peak traced allocation during ``func()`` above what was live before (NumPy
+    reports its buffers to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        func()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return max(0, peak - before)
+
+
+def machine_name() -> str:
+    """A file-name-safe machine label: cores and CPU model, e.g. ``cpu-2core-amd-epyc``."""
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1] for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import os
+
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40] or "unknown"
+    return f"cpu-{os.cpu_count()}core-{slug}"
