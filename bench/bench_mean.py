@@ -14,17 +14,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_name, median_time, peak_growth_bytes, read_ceiling_gbps  # noqa: E402
+from common import _plain_sum, machine_name, peak_growth_bytes  # noqa: E402
 
 import numbadask  # noqa: E402
 
@@ -60,41 +65,68 @@ def first_call_seconds() -> dict[str, float]:
     return out
 
 
+def interleaved_medians(funcs: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
+    """Time each function once per round, ``runs`` rounds after one warm-up round, so
+    that drift on a shared machine reaches every contender alike."""
+    times: dict[str, list[float]] = {name: [] for name in funcs}
+    for round_ in range(runs + 1):
+        for name, func in funcs.items():
+            start = time.perf_counter()
+            func()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
 def run(size_gib: float, runs: int) -> dict:
     side = int(np.sqrt(size_gib * 2**30 / 8))
     a = np.random.default_rng(0).random((side, side))
-    ceiling = read_ceiling_gbps(a.reshape(-1), threads=2, runs=runs)
+    halves = np.array_split(a.reshape(-1), 2)
+    _plain_sum(halves[0][:16])
+    pool = ThreadPoolExecutor(2)
     rows = []
     for name, chunks in chunkings(side).items():
         x = da.from_array(a, chunks=chunks).persist()  # blocks are views of `a`
-        ours = median_time(lambda: numbadask.mean(x).compute(), runs=runs)
-        theirs = median_time(lambda: x.mean().compute(), runs=runs)
         assert np.isclose(numbadask.mean(x).compute(), x.mean().compute(), rtol=1e-12)
-        chunk_bytes = chunks[0] * chunks[1] * 8
+        times = interleaved_medians(
+            {
+                "ceiling": lambda: list(pool.map(_plain_sum, halves)),
+                "numbadask": lambda: numbadask.mean(x).compute(),
+                "dask": lambda: x.mean().compute(),
+            },
+            runs,
+        )
+        t = {k: statistics.median(v) for k, v in times.items()}
+        ratio = statistics.median(d / o for d, o in zip(times["dask"], times["numbadask"]))
+        frac = statistics.median(c / o for c, o in zip(times["ceiling"], times["numbadask"]))
+        frac_dask = statistics.median(c / d for c, d in zip(times["ceiling"], times["dask"]))
         rows.append(
             {
                 "chunking": name,
                 "chunks": list(chunks),
                 "n_chunks": x.npartitions,
-                "numbadask_s": ours,
-                "dask_s": theirs,
-                "numbadask_gbps": a.nbytes / ours / 1e9,
-                "dask_gbps": a.nbytes / theirs / 1e9,
-                "speedup_vs_dask": theirs / ours,
-                "numbadask_fraction_of_ceiling": a.nbytes / ours / 1e9 / ceiling,
-                "dask_fraction_of_ceiling": a.nbytes / theirs / 1e9 / ceiling,
+                "ceiling_gbps": a.nbytes / t["ceiling"] / 1e9,
+                "numbadask_s": t["numbadask"],
+                "dask_s": t["dask"],
+                "numbadask_gbps": a.nbytes / t["numbadask"] / 1e9,
+                "dask_gbps": a.nbytes / t["dask"] / 1e9,
+                "speedup_vs_dask": ratio,
+                "numbadask_fraction_of_ceiling": frac,
+                "dask_fraction_of_ceiling": frac_dask,
                 "numbadask_peak_growth_mib": peak_growth_bytes(lambda: numbadask.mean(x).compute()) / MiB,
                 "dask_peak_growth_mib": peak_growth_bytes(lambda: x.mean().compute()) / MiB,
-                "chunk_mib": chunk_bytes / MiB,
+                "chunk_mib": chunks[0] * chunks[1] * 8 / MiB,
+                "raw_seconds": times,
             }
         )
+    pool.shutdown()
     return {
         "machine": machine_name(),
         "cores": os.cpu_count(),
         "array": {"shape": list(a.shape), "dtype": "float64", "gib": a.nbytes / 2**30},
         "runs": runs,
         "scheduler": "threads",
-        "read_ceiling_gbps_2_threads": ceiling,
+        "method": "rounds of (ceiling, numbadask, dask) in turn; medians, and medians of per-round ratios",
         "results": rows,
         "first_call": first_call_seconds(),
         "versions": {"numbadask": numbadask.__version__, "dask": dask.__version__, "numpy": np.__version__},
@@ -105,16 +137,17 @@ def markdown(report: dict) -> str:
     lines = [
         f"# mean: numbadask vs dask.array on {report['machine']}",
         "",
-        f"{report['array']['gib']:.2f} GiB float64 in memory, threaded scheduler, median of "
-        f"{report['runs']} runs after warm-up; 2-thread Numba read ceiling "
-        f"{report['read_ceiling_gbps_2_threads']:.1f} GB/s, measured in the same run.",
+        f"{report['array']['gib']:.2f} GiB float64 in memory, threaded scheduler, {report['runs']} "
+        "rounds after a warm-up round; each round times the 2-thread Numba read ceiling, "
+        "numbadask.mean and dask.array's mean in turn. GB/s are medians; ratios are "
+        "medians of per-round ratios.",
         "",
-        "| chunking | numbadask GB/s | dask GB/s | speed-up | numbadask / ceiling | dask / ceiling | peak growth numbadask / dask (MiB) | chunk (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| chunking | ceiling GB/s | numbadask GB/s | dask GB/s | speed-up | numbadask / ceiling | dask / ceiling | peak growth numbadask / dask (MiB) | chunk (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
-            f"| {r['chunking']} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | {r['speedup_vs_dask']:.2f}x | "
+            f"| {r['chunking']} | {r['ceiling_gbps']:.1f} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | {r['speedup_vs_dask']:.2f}x | "
             f"{r['numbadask_fraction_of_ceiling']:.0%} | {r['dask_fraction_of_ceiling']:.0%} | "
             f"{r['numbadask_peak_growth_mib']:.1f} / {r['dask_peak_growth_mib']:.1f} | {r['chunk_mib']:.0f} |"
         )
@@ -133,7 +166,7 @@ def markdown(report: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gib", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
     with dask.config.set(scheduler="threads"):

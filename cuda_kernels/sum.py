@@ -30,7 +30,7 @@ from .launch import THREADS, block_grid, serialized, simulator, thread_grid, thr
 FEW_PER_OUTPUT = 64
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _kept_offset(m, sizes, strides, out_strides):
     offset = 0
     for i in range(len(sizes)):
@@ -38,7 +38,7 @@ def _kept_offset(m, sizes, strides, out_strides):
     return offset
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _reduced_offset(r, sizes, strides):
     offset = 0
     for i in range(len(sizes) - 1, -1, -1):

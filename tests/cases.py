@@ -27,15 +27,31 @@ def random_array(rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.
     return (rng.standard_normal(shape) * 100).astype(dtype)
 
 
-def views(a: np.ndarray) -> dict[str, np.ndarray]:
-    """Strided, reversed, transposed, Fortran and broadcast views of a 3-d array."""
+def array_module(a):
+    """``cupy`` for a CuPy array, else ``numpy``."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_numpy(a):
+    """A NumPy copy of a NumPy or CuPy array (or scalar)."""
+    return a.get() if array_module(a) is not np else np.asarray(a)
+
+
+def views(a):
+    """Strided, reversed, transposed, Fortran and broadcast views of a 3-d array
+    (NumPy or CuPy: the views are made with the array's own module)."""
+    xp = array_module(a)
     return {
         "c": a,
         "reversed-strided": a[::-1, :, ::2],
         "transposed": a.transpose(2, 0, 1),
         "sliced": a[:, 1:, ::-1],
-        "fortran": np.asfortranarray(a),
-        "broadcast": np.broadcast_to(a[:, :1], a.shape),
+        "fortran": xp.asfortranarray(a),
+        "broadcast": xp.broadcast_to(a[:, :1], a.shape),
     }
 
 
@@ -48,7 +64,7 @@ def numpy_mean(a: np.ndarray, **kwargs):
 
 def assert_matches(got, expected) -> None:
     """Same dtype, shape and values (NaN where NumPy has NaN), within the dtype's rtol."""
-    got = np.asarray(got)
+    got = to_numpy(got)
     expected = np.asarray(expected)
     assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
     assert got.shape == expected.shape, (got.shape, expected.shape)

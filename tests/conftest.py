@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from numbadask import dispatch
 
@@ -25,6 +27,12 @@ def _real_gpu() -> bool:
     except Exception:  # any CUDA failure means: no usable GPU here
         return False
 
+
+# Example budgets: "default" for CI; "gpu" keeps a lent GPU's minutes for the benchmark
+# (every new dtype/layout compiles a CUDA kernel there).  HYPOTHESIS_PROFILE picks one.
+settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("gpu", max_examples=15, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 HAS_GPU = _real_gpu()
 CAN_RUN_CUDA_KERNELS = HAS_GPU or dispatch.simulator_enabled()

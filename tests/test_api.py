@@ -10,7 +10,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import numbadask
@@ -69,7 +69,6 @@ def check_mean(a, chunks, axis, keepdims, device, split_every=None):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=60, deadline=None)
 @given(case=chunked_arrays(), data=st.data(), keepdims=st.booleans())
 def test_mean_matches_numpy(device, case, data, keepdims):
     a, chunks = case

@@ -1,7 +1,7 @@
 import itertools
 
 import numpy as np
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cases import views
@@ -26,7 +26,6 @@ def expected_values(a: np.ndarray, axes: tuple[int, ...]) -> dict[int, list]:
     return {m: list(row) for m, row in enumerate(flat)}
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
     view=st.sampled_from(["c", "reversed-strided", "transposed", "sliced", "fortran", "broadcast"]),

@@ -55,7 +55,7 @@ def synthetic_array(nbytes: int, chunk_bytes: int, device: str) -> da.Array:
     rows = max(1, nbytes // (8 * cols))
     chunk_rows = max(1, min(rows, chunk_bytes // (8 * cols)))
     x = da.random.default_rng(0).random((rows, cols), chunks=(chunk_rows, cols))
-    if device == "gpu":
+    if device == "gpu" and not dispatch.simulator_enabled():
         import cupy
 
         x = x.map_blocks(cupy.asarray, dtype=x.dtype, meta=cupy.empty((0, 0)))
