@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_import_does_not_load_gpu_or_cluster_modules():
     code = (
         "import sys, numbadask\n"
-        "heavy = ['cupy', 'numba.cuda', 'numba_cuda', 'distributed', 'dask_cuda']\n"
+        "heavy = ['cupy', 'numba.cuda', 'numba_cuda', 'distributed', 'dask_cuda', 'dask.array']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

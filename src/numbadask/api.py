@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
-import dask.array as da
 import numpy as np
-from dask.array.utils import meta_from_array
 
 from . import dispatch, reduction
 from .reduction import Reduction
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+# dask.array is imported inside the functions, not here: importing it imports CuPy
+# when CuPy is installed (dask/array/chunk_types.py), and `import numbadask` must not.
 
 try:  # NumPy >= 2
     from numpy.lib.array_utils import normalize_axis_tuple
@@ -35,6 +39,8 @@ def as_dask_array(a: Any, func: str) -> da.Array:
     Dask arrays as they are; NumPy and CuPy arrays wrapped with Dask's automatic
     chunks (no copy); anything else through :func:`numpy.asarray`.
     """
+    import dask.array as da
+
     if not isinstance(a, da.Array) and not dispatch.is_cupy_array(a):
         a = np.asarray(a)
     check_input_dtype(func, np.dtype(a.dtype))
@@ -77,6 +83,8 @@ def mean_dtype(input_dtype: np.dtype, dtype: Any) -> np.dtype:
 
 def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
     """An empty array of the result's type: on the device the chunks end up on."""
+    from dask.array.utils import meta_from_array
+
     if device == "cpu" or (device == "gpu" and dispatch.simulator_enabled()):
         like = np.empty((0,) * x.ndim, dtype=x.dtype)
     elif device == "gpu":
@@ -97,6 +105,8 @@ def _reduce(
     split_every: Any,
     device: str,
 ) -> da.Array:
+    import dask.array as da
+
     out_ndim = x.ndim if keepdims else x.ndim - len(axes)
     if split_every is None:
         split_every = dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
