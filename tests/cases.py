@@ -56,10 +56,13 @@ def views(a):
 
 
 def numpy_mean(a: np.ndarray, **kwargs):
-    """``numpy.mean`` with its empty-slice warnings silenced."""
+    """NumPy's mean as numbadask defines it: NumPy's result dtype and shape, values
+    accumulated in float64 (NumPy accumulates float16/float32 in float32, whose error
+    grows with the length of the slice), empty-slice warnings silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.mean(a, **kwargs)
+        result_dtype = np.asarray(np.mean(a[..., :0] if a.ndim else a, **kwargs)).dtype
+        return np.asarray(np.mean(a, dtype=np.float64, **kwargs)).astype(result_dtype)[()]
 
 
 def assert_matches(got, expected) -> None:
