@@ -37,3 +37,22 @@ def test_wheel_ships_cuda_kernels_inside_the_package(tmp_path):
     (wheel,) = tmp_path.glob("numbadask-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"numbadask/cuda_kernels/__init__.py", "numbadask/cuda_kernels/sum.py", "numbadask/api.py"} <= names
+
+
+def test_regular_install_imports_cuda_kernels(tmp_path):
+    """Install the wheel into a folder (no editable mapping) and import from there."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", "--target", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import os; os.environ['NUMBA_ENABLE_CUDASIM'] = '1'\n"
+        "import numbadask, numbadask.cuda_kernels as k\n"
+        "print(numbadask.__file__.startswith(os.environ['TARGET']), k.__file__.startswith(os.environ['TARGET']))\n"
+    )
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TARGET": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["True", "True"]

@@ -1,0 +1,67 @@
+"""Process-based execution: Numba's on-disk cache (cache=True) under concurrent
+processes (numba #4807), and a distributed LocalCluster with process workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import dask.array as da
+import numpy as np
+
+import numbadask
+
+WORKER = """
+import dask, dask.array as da, numpy as np, numbadask
+a = np.arange(60_000, dtype=np.float64).reshape(300, 200) % 97
+x = da.from_array(a, chunks=(50, 70))
+with dask.config.set(scheduler="processes", num_workers=2):
+    got = numbadask.mean(x, axis=0).compute()
+    got32 = numbadask.mean(x.astype(np.float32)).compute()
+assert np.allclose(got, a.mean(axis=0)) and np.isclose(got32, a.mean(), rtol=1e-6)
+print("ok")
+"""
+
+
+def test_compile_cache_is_safe_with_concurrent_processes(tmp_path):
+    """Three processes, each with a 2-process pool, compile into one empty cache dir at
+    once, then three more load from it: every one must finish with the right answer."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for round_ in ("compile", "load"):
+        procs = [
+            subprocess.Popen([sys.executable, "-c", WORKER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            assert p.returncode == 0 and out.strip() == "ok", f"{round_}: rc={p.returncode}\n{err[-2000:]}"
+    assert any(tmp_path.rglob("*.nbi")), "nothing was cached"
+
+
+def test_distributed_local_cluster_with_process_workers(rng):
+    from distributed import Client, LocalCluster
+
+    a = rng.random((400, 90))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster):
+            x = da.from_array(a, chunks=(70, 40)).persist()
+            np.testing.assert_allclose(numbadask.mean(x, axis=1).compute(), a.mean(axis=1), rtol=1e-12)
+            assert np.isclose(numbadask.mean(x).compute(), a.mean(), rtol=1e-12)
+
+
+def test_peak_memory_growth_is_far_below_a_chunk(rng):
+    import tracemalloc
+
+    a = rng.random((2000, 1000))  # 16 MB; chunks of 4 MB
+    x = da.from_array(a, chunks=(500, 1000)).persist()
+    numbadask.mean(x).compute()  # compile outside the measurement
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        numbadask.mean(x, axis=0).compute()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < 500 * 1000 * 8 / 4, f"grew by {(peak - before) / 1e6:.1f} MB"
