@@ -7,6 +7,6 @@ kernels run in Numba's simulator on NumPy arrays, which is how CPU-only CI tests
 Kernels share their names with :mod:`numbadask.cpu_kernels`, so dispatch is a lookup.
 """
 
-from .sum import sum_float64
+from .sum import nansum_float64, sum_float64, sum_int64
 
-__all__ = ["sum_float64"]
+__all__ = ["nansum_float64", "sum_float64", "sum_int64"]

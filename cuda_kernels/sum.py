@@ -1,4 +1,4 @@
-"""Float64 sum of a chunk over some axes on the GPU: the partial state behind ``mean``.
+"""Sums of a chunk over some axes on the GPU: the partial states of sum, mean and nan-variants.
 
 Two kernels cover every layout (a :class:`numbadask.layout.Walk` describes it):
 
@@ -12,7 +12,8 @@ Two kernels cover every layout (a :class:`numbadask.layout.Walk` describes it):
   few elements fall to each output: one thread per output, adjacent threads reading
   adjacent memory.
 
-Every input dtype accumulates in float64.
+Float input accumulates in float64, integer and bool input in int64 (exact, wrapping
+like NumPy); the NaN-skipping variant also counts the values it kept.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import cuda, float64
+from numba import cuda, float64, int64
 
 from numbadask.layout import Walk
 
@@ -51,56 +52,90 @@ def _reduced_offset(r, sizes, strides):
     return offset
 
 
-@cuda.jit
-def _block_partials(buf, base, kept, red, n_out, n_red, partials):
-    kept_sizes, kept_strides, kept_out = kept
-    red_sizes, red_strides = red
-    shared = cuda.shared.array(THREADS, float64)
-    tid = cuda.threadIdx.x
-    step = cuda.gridDim.x * cuda.blockDim.x
-    for m in range(cuda.blockIdx.y, n_out, cuda.gridDim.y):
-        start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
-        acc = 0.0
-        r = cuda.blockIdx.x * cuda.blockDim.x + tid
-        while r < n_red:
-            acc += float64(buf[start + _reduced_offset(r, red_sizes, red_strides)])
-            r += step
-        shared[tid] = acc
-        cuda.syncthreads()
-        width = cuda.blockDim.x // 2
-        while width > 0:
-            if tid < width:
-                shared[tid] += shared[tid + width]
+def _make_kernels(acc_type, skipna: bool):
+    """The three sum kernels for one accumulator type (float64 or int64), skipping NaN
+    or not.  Built by a factory so both settings are compile-time constants."""
+    zero = acc_type(0)
+
+    @cuda.jit
+    def block_partials(buf, base, kept, red, n_out, n_red, partials, counts):
+        kept_sizes, kept_strides, kept_out = kept
+        red_sizes, red_strides = red
+        shared = cuda.shared.array(THREADS, acc_type)
+        shared_n = cuda.shared.array(THREADS, int64)
+        tid = cuda.threadIdx.x
+        step = cuda.gridDim.x * cuda.blockDim.x
+        for m in range(cuda.blockIdx.y, n_out, cuda.gridDim.y):
+            start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
+            acc = zero
+            n = 0
+            r = cuda.blockIdx.x * cuda.blockDim.x + tid
+            while r < n_red:
+                v = acc_type(buf[start + _reduced_offset(r, red_sizes, red_strides)])
+                if skipna:
+                    keep = v == v
+                    acc += v if keep else zero
+                    n += keep
+                else:
+                    acc += v
+                r += step
+            shared[tid] = acc
+            shared_n[tid] = n
             cuda.syncthreads()
-            width //= 2
-        if tid == 0:
-            partials[m, cuda.blockIdx.x] = shared[0]
-        cuda.syncthreads()
+            width = cuda.blockDim.x // 2
+            while width > 0:
+                if tid < width:
+                    shared[tid] += shared[tid + width]
+                    shared_n[tid] += shared_n[tid + width]
+                cuda.syncthreads()
+                width //= 2
+            if tid == 0:
+                partials[m, cuda.blockIdx.x] = shared[0]
+                counts[m, cuda.blockIdx.x] = shared_n[0]
+            cuda.syncthreads()
+
+    @cuda.jit
+    def finish_partials(partials, counts, out, out_counts):
+        m = cuda.grid(1)
+        while m < partials.shape[0]:
+            acc = zero
+            n = 0
+            for b in range(partials.shape[1]):
+                acc += partials[m, b]
+                n += counts[m, b]
+            out[m] = acc
+            out_counts[m] = n
+            m += cuda.gridsize(1)
+
+    @cuda.jit
+    def column_sums(buf, base, kept, red, n_out, n_red, out, out_counts):
+        kept_sizes, kept_strides, kept_out = kept
+        red_sizes, red_strides = red
+        m = cuda.grid(1)
+        while m < n_out:
+            start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
+            acc = zero
+            n = 0
+            for r in range(n_red):
+                v = acc_type(buf[start + _reduced_offset(r, red_sizes, red_strides)])
+                if skipna:
+                    keep = v == v
+                    acc += v if keep else zero
+                    n += keep
+                else:
+                    acc += v
+            out[m] = acc
+            out_counts[m] = n
+            m += cuda.gridsize(1)
+
+    return block_partials, finish_partials, column_sums
 
 
-@cuda.jit
-def _finish_partials(partials, out):
-    m = cuda.grid(1)
-    while m < partials.shape[0]:
-        acc = 0.0
-        for b in range(partials.shape[1]):
-            acc += partials[m, b]
-        out[m] = acc
-        m += cuda.gridsize(1)
-
-
-@cuda.jit
-def _column_sums(buf, base, kept, red, n_out, n_red, out):
-    kept_sizes, kept_strides, kept_out = kept
-    red_sizes, red_strides = red
-    m = cuda.grid(1)
-    while m < n_out:
-        start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
-        acc = 0.0
-        for r in range(n_red):
-            acc += float64(buf[start + _reduced_offset(r, red_sizes, red_strides)])
-        out[m] = acc
-        m += cuda.gridsize(1)
+_KERNELS = {
+    "sum_float64": _make_kernels(float64, skipna=False),
+    "nansum_float64": _make_kernels(float64, skipna=True),
+    "sum_int64": _make_kernels(int64, skipna=False),
+}
 
 
 def _axes_args(walk: Walk) -> tuple[tuple, tuple, int]:
@@ -128,6 +163,35 @@ def _device_view(a: Any, *, read_only: bool = False) -> Any:
     return cuda.as_cuda_array(a, sync=False)
 
 
+def _launch(name: str, walk: Walk, xp: Any, acc_dtype: Any) -> tuple[Any, Any]:
+    """Run kernel set ``name`` over the walk: (sums, counts), keepdims shape."""
+    block_partials, finish_partials, column_sums = _KERNELS[name]
+    buf = walk.buf.view(np.uint8) if walk.buf.dtype == np.bool_ else walk.buf
+    kept, red, n_red = _axes_args(walk)
+    n_out = walk.out_size
+    out = xp.empty(n_out, dtype=acc_dtype)
+    counts = xp.empty(n_out, dtype=np.int64)
+    innermost_kept = walk.out_strides[-1] != 0
+    with serialized():
+        if innermost_kept or n_red <= FEW_PER_OUTPUT:
+            column_sums[thread_grid(n_out), threads_per_block()](
+                _device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, _device_view(out), _device_view(counts)
+            )
+        else:
+            blocks, rows = block_grid(n_out, n_red)
+            partials = xp.empty((n_out, blocks), dtype=acc_dtype)
+            partial_counts = xp.empty((n_out, blocks), dtype=np.int64)
+            block_partials[(blocks, rows), threads_per_block()](
+                _device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red,
+                _device_view(partials), _device_view(partial_counts),
+            )
+            finish_partials[thread_grid(n_out), threads_per_block()](
+                _device_view(partials, read_only=True), _device_view(partial_counts, read_only=True),
+                _device_view(out), _device_view(counts),
+            )
+    return out.reshape(walk.out_shape), counts.reshape(walk.out_shape)
+
+
 def sum_float64(walk: Walk, xp: Any = np) -> Any:
     """Float64 sum over the walk's reduced axes, keepdims shape, on the chunk's device.
 
@@ -145,23 +209,14 @@ def sum_float64(walk: Walk, xp: Any = np) -> Any:
     >>> sum_float64(plan_walk(np.ones((4, 3)), (0,)))   # doctest: +SKIP
     array([[4., 4., 4.]])
     """
-    buf = walk.buf.view(np.uint8) if walk.buf.dtype == np.bool_ else walk.buf
-    kept, red, n_red = _axes_args(walk)
-    n_out = walk.out_size
-    out = xp.empty(n_out, dtype=np.float64)
-    innermost_kept = walk.out_strides[-1] != 0
-    with serialized():
-        if innermost_kept or n_red <= FEW_PER_OUTPUT:
-            _column_sums[thread_grid(n_out), threads_per_block()](
-                _device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, _device_view(out)
-            )
-        else:
-            blocks, rows = block_grid(n_out, n_red)
-            partials = xp.empty((n_out, blocks), dtype=np.float64)
-            _block_partials[(blocks, rows), threads_per_block()](
-                _device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, _device_view(partials)
-            )
-            _finish_partials[thread_grid(n_out), threads_per_block()](
-                _device_view(partials, read_only=True), _device_view(out)
-            )
-    return out.reshape(walk.out_shape)
+    return _launch("sum_float64", walk, xp, np.float64)[0]
+
+
+def nansum_float64(walk: Walk, xp: Any = np) -> tuple[Any, Any]:
+    """Float64 sum of the non-NaN values and their int64 count; see :func:`sum_float64`."""
+    return _launch("nansum_float64", walk, xp, np.float64)
+
+
+def sum_int64(walk: Walk, xp: Any = np) -> Any:
+    """Exact int64 sum (modulo 2**64) of a bool or integer chunk; see :func:`sum_float64`."""
+    return _launch("sum_int64", walk, xp, np.int64)[0]

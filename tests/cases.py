@@ -55,14 +55,39 @@ def views(a):
     }
 
 
-def numpy_mean(a: np.ndarray, **kwargs):
-    """NumPy's mean as numbadask defines it: NumPy's result dtype and shape, values
-    accumulated in float64 (NumPy accumulates float16/float32 in float32, whose error
-    grows with the length of the slice), empty-slice warnings silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result_dtype = np.asarray(np.mean(a[..., :0] if a.ndim else a, **kwargs)).dtype
-        return np.asarray(np.mean(a, dtype=np.float64, **kwargs)).astype(result_dtype)[()]
+def in_float64(numpy_func):
+    """``numpy_func`` as numbadask defines it: NumPy's result dtype and shape, float
+    input accumulated in float64 (NumPy accumulates float16/float32 in float32, whose
+    error grows with the length of the slice), empty-slice warnings silenced."""
+
+    def reference(a: np.ndarray, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result_dtype = np.asarray(numpy_func(a[..., :0] if a.ndim else a, **kwargs)).dtype
+            wide = a.astype(np.float64) if a.dtype.kind == "f" else a
+            return np.asarray(numpy_func(wide, **kwargs)).astype(result_dtype)[()]
+
+    return reference
+
+
+def numpy_count(a: np.ndarray, axis=None, keepdims=False):
+    """Non-NaN values along ``axis`` (what numbadask.count computes)."""
+    return np.asarray(np.sum(a == a, axis=axis, keepdims=keepdims, dtype=np.int64))[()]
+
+
+numpy_mean = in_float64(np.mean)
+
+#: The comparison table: each numbadask function and its NumPy reference.
+REFERENCES = {
+    "sum": in_float64(np.sum),
+    "nansum": in_float64(np.nansum),
+    "mean": numpy_mean,
+    "nanmean": in_float64(np.nanmean),
+    "count": numpy_count,
+}
+
+#: What each function's dask.array counterpart is called, for dtype/shape checks.
+DASK_NAMES = {"sum": "sum", "nansum": "nansum", "mean": "mean", "nanmean": "nanmean", "count": None}
 
 
 def assert_matches(got, expected) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numbadask
-from cases import ALL_DTYPES, assert_matches, numpy_mean, random_array
+from cases import ALL_DTYPES, DASK_NAMES, REFERENCES, assert_matches, numpy_mean, random_array
 
 # Devices every test of the API runs on: the CPU kernels, and the CUDA kernels where
 # they can run (a GPU, or the simulator: then `device="gpu"` reduces NumPy chunks).
@@ -40,7 +40,11 @@ def chunked_arrays(draw, max_dims: int = 3, max_side: int = 9):
         chunks.append(tuple(sizes) or (0,))
     dtype = draw(st.sampled_from(ALL_DTYPES))
     seed = draw(st.integers(0, 2**32 - 1))
-    a = random_array(np.random.default_rng(seed), shape, dtype)
+    rng = np.random.default_rng(seed)
+    a = np.asarray(random_array(rng, shape, dtype))
+    if a.dtype.kind == "f" and a.ndim:
+        nan_fraction = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+        a[rng.random(shape) < nan_fraction] = np.nan
     return a, tuple(chunks)
 
 
@@ -55,33 +59,48 @@ def axes_for(draw, ndim: int):
     return tuple(p - ndim if draw(st.booleans()) else p for p in sorted(picked))
 
 
-def check_mean(a, chunks, axis, keepdims, device, split_every=None):
+FUNCTIONS = list(REFERENCES)
+
+
+def check_reduction(name, a, chunks, axis, keepdims, device, split_every=None):
+    """numbadask.<name> against the NumPy reference (values) and dask.array (dtype, shape)."""
     x = da.from_array(a, chunks=chunks)
-    lazy = numbadask.mean(x, axis=axis, keepdims=keepdims, device=device, split_every=split_every)
-    expected = numpy_mean(a, axis=axis, keepdims=keepdims)
-    reference = x.mean(axis=axis, keepdims=keepdims)
-    assert lazy.dtype == reference.dtype == np.asarray(expected).dtype
-    assert lazy.shape == reference.shape == np.shape(expected)
+    lazy = getattr(numbadask, name)(x, axis=axis, keepdims=keepdims, device=device, split_every=split_every)
+    expected = REFERENCES[name](a, axis=axis, keepdims=keepdims)
+    assert lazy.dtype == np.asarray(expected).dtype
+    assert lazy.shape == np.shape(expected)
+    if DASK_NAMES[name]:
+        reference = getattr(da, DASK_NAMES[name])(x, axis=axis, keepdims=keepdims)
+        assert lazy.dtype == reference.dtype and lazy.shape == reference.shape
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         got = lazy.compute()
     assert_matches(got, expected)
 
 
+def check_mean(a, chunks, axis, keepdims, device, split_every=None):
+    check_reduction("mean", a, chunks, axis, keepdims, device, split_every)
+
+
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", FUNCTIONS)
 @given(case=chunked_arrays(), data=st.data(), keepdims=st.booleans())
-def test_mean_matches_numpy(device, case, data, keepdims):
+def test_matches_numpy(name, device, case, data, keepdims):
     a, chunks = case
-    check_mean(a, chunks, data.draw(axes_for(a.ndim)), keepdims, device)
+    check_reduction(name, a, chunks, data.draw(axes_for(a.ndim)), keepdims, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
-def test_every_dtype_every_axis(device, dtype, rng):
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_dtype_every_axis(name, device, dtype, rng):
     a = random_array(rng, (5, 7, 6), dtype)
+    if a.dtype.kind == "f":
+        a[rng.random(a.shape) < 0.2] = np.nan
+        a[0, 0, :] = np.nan  # an all-NaN slice along the last axis
     for axis in [None, 0, 1, -1, (0, 2), (-3, -2), (0, 1, 2), ()]:
-        check_mean(a, ((2, 3), (4, 3), (1, 5)), axis, False, device)
-    check_mean(a, ((2, 3), (4, 3), (1, 5)), (1,), True, device)
+        check_reduction(name, a, ((2, 3), (4, 3), (1, 5)), axis, False, device)
+    check_reduction(name, a, ((2, 3), (4, 3), (1, 5)), (1,), True, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -100,10 +119,24 @@ def test_nan_and_inf_propagate(device):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.float16, np.bool_])
-def test_dtype_argument_sets_result_dtype_like_numpy(dtype, rng):
-    a = rng.random((6, 4)).astype(np.float32) * 10
-    got = numbadask.mean(da.from_array(a, chunks=3), axis=0, dtype=dtype).compute()
-    assert_matches(got, np.mean(a.astype(np.float64), axis=0).astype(np.mean(a, dtype=dtype).dtype))
+@pytest.mark.parametrize("name", ["sum", "nansum", "mean", "nanmean"])
+def test_dtype_argument_like_numpy(name, dtype, rng):
+    """Float dtype=: NumPy's result dtype, values accumulated in float64. Integer or bool
+    dtype=: NumPy casts each element first (sum([0.5, 0.5], dtype=int) == 0); so do we."""
+    a = (rng.random((6, 4)) * 10).astype(np.float32)
+    a[1, 1] = np.nan if name.startswith("nan") else 1.5
+    if np.dtype(dtype).kind in "biu" and name == "nanmean":
+        with pytest.raises(TypeError, match="inexact"):  # NumPy's rule and message
+            numbadask.nanmean(a, dtype=dtype)
+        return
+    if np.dtype(dtype).kind in "biu":
+        a[1, 1] = 1.5
+        expected = getattr(np, name)(a, axis=0, dtype=dtype)
+    else:
+        wide = getattr(np, name)(a.astype(np.float64), axis=0)
+        expected = wide.astype(getattr(np, name)(a, axis=0, dtype=dtype).dtype)
+    got = getattr(numbadask, name)(da.from_array(a, chunks=3), axis=0, dtype=dtype).compute()
+    assert_matches(got, expected)
 
 
 def test_float32_mean_is_accumulated_in_float64(rng):
@@ -203,3 +236,33 @@ def test_auto_never_needs_a_gpu():
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0", "CUDA_VISIBLE_DEVICES": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1.0"
+
+
+def test_nanmean_of_all_nan_slice_warns_like_numpy():
+    a = np.array([[np.nan, np.nan], [1.0, np.nan]])
+    with pytest.warns(RuntimeWarning, match="Mean of empty slice"):
+        got = numbadask.nanmean(da.from_array(a, chunks=1), axis=1).compute()
+    np.testing.assert_array_equal(got, [np.nan, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nansum and count never warn
+        np.testing.assert_array_equal(numbadask.nansum(a, axis=1).compute(), [0.0, 1.0])
+        np.testing.assert_array_equal(numbadask.count(a, axis=1).compute(), [0, 1])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_integer_sums_are_exact_and_wrap_like_numpy(device):
+    a = np.array([2**62, 2**62, 2**62, 3], dtype=np.int64)  # overflows int64
+    x = da.from_array(a, chunks=2)
+    with np.errstate(over="ignore"):
+        assert numbadask.sum(x, device=device).compute() == a.sum()
+    big = np.array([2**53 + 1, 1], dtype=np.int64)  # not exact in float64
+    assert numbadask.sum(da.from_array(big, chunks=1), device=device).compute() == 2**53 + 2
+    u = np.array([2**64 - 1, 2], dtype=np.uint64)
+    assert numbadask.sum(da.from_array(u, chunks=1), device=device).compute() == u.sum()
+    assert numbadask.sum(np.ones(5, dtype=bool), device=device).compute().dtype == np.int64
+
+
+def test_count_of_integers_is_the_slice_length():
+    got = numbadask.count(da.ones((4, 6), dtype=np.int16, chunks=3), axis=0).compute()
+    np.testing.assert_array_equal(got, [4] * 6)
+    assert got.dtype == np.int64

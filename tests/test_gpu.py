@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import numbadask
-from cases import ALL_DTYPES, assert_matches, numpy_mean, random_array, to_numpy
+from cases import ALL_DTYPES, REFERENCES, assert_matches, random_array, to_numpy
 from numbadask import reduction
 
 pytestmark = pytest.mark.gpu
@@ -26,17 +26,20 @@ def cupy_dask(cupy, a: np.ndarray, chunks) -> da.Array:
     return da.from_array(cupy.asarray(a), chunks=chunks, asarray=False)
 
 
+@pytest.mark.parametrize("name", list(REFERENCES))
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
-def test_cupy_chunks_match_numpy_and_stay_on_gpu(cupy, dtype, rng):
+def test_cupy_chunks_match_numpy_and_stay_on_gpu(cupy, name, dtype, rng):
     a = random_array(rng, (37, 20, 9), dtype)
+    if a.dtype.kind == "f":
+        a[rng.random(a.shape) < 0.1] = np.nan
     x = cupy_dask(cupy, a, (10, 7, 4))
     for axis in [None, 0, 1, -1, (0, 2), (1, 2)]:
         for keepdims in (False, True):
-            lazy = numbadask.mean(x, axis=axis, keepdims=keepdims)
+            lazy = getattr(numbadask, name)(x, axis=axis, keepdims=keepdims)
             assert type(lazy._meta).__module__.startswith("cupy")
             got = lazy.compute()
             assert isinstance(got, cupy.ndarray)
-            assert_matches(got, numpy_mean(a, axis=axis, keepdims=keepdims))
+            assert_matches(got, REFERENCES[name](a, axis=axis, keepdims=keepdims))
 
 
 def test_strided_cupy_chunks(cupy, rng):

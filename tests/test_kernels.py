@@ -23,8 +23,12 @@ class CpuKernel:
     asarray = staticmethod(np.asarray)
 
     @staticmethod
-    def sum(a, axes: tuple[int, ...]) -> np.ndarray:
-        return cpu_kernels.sum_float64(plan_walk(a, axes))
+    def run(name: str, a, axes: tuple[int, ...]):
+        return getattr(cpu_kernels, name)(plan_walk(a, axes))
+
+    @classmethod
+    def sum(cls, a, axes: tuple[int, ...]) -> np.ndarray:
+        return cls.run("sum_float64", a, axes)
 
 
 class CudaKernel:
@@ -41,11 +45,16 @@ class CudaKernel:
         return cupy.asarray(a)
 
     @staticmethod
-    def sum(a, axes: tuple[int, ...]) -> np.ndarray:
+    def run(name: str, a, axes: tuple[int, ...]):
         from numbadask import cuda_kernels
 
         xp = array_module(a)
-        return to_numpy(cuda_kernels.sum_float64(plan_walk(a, axes, xp), xp))
+        out = getattr(cuda_kernels, name)(plan_walk(a, axes, xp), xp)
+        return tuple(map(to_numpy, out)) if isinstance(out, tuple) else to_numpy(out)
+
+    @classmethod
+    def sum(cls, a, axes: tuple[int, ...]) -> np.ndarray:
+        return cls.run("sum_float64", a, axes)
 
 
 KERNELS = [
@@ -76,6 +85,47 @@ def check_sum_kernel(kernel, rng: np.random.Generator) -> None:
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_sum_kernel_contract(kernel, rng):
     check_sum_kernel(kernel, rng)
+
+
+def check_nansum_kernel(kernel, rng: np.random.Generator) -> None:
+    """nansum_float64: the float64 sum of the non-NaN values and their count."""
+    for dtype in (np.float16, np.float32, np.float64):
+        base = random_array(rng, (3, 4, 5), dtype)
+        base[rng.random(base.shape) < 0.3] = np.nan
+        base[0, 0] = np.nan  # an all-NaN row
+        for name, a in views(kernel.asarray(base)).items():
+            host = to_numpy(a)
+            for r in range(4):
+                for axes in itertools.combinations(range(3), r):
+                    total, count = kernel.run("nansum_float64", a, axes)
+                    want = np.nansum(host.astype(np.float64), axis=axes, keepdims=True)
+                    np.testing.assert_allclose(total, want, rtol=1e-13, err_msg=f"{dtype} {name} {axes}")
+                    assert count.dtype == np.int64
+                    np.testing.assert_array_equal(count, (host == host).sum(axis=axes, keepdims=True))
+
+
+def check_int_sum_kernel(kernel, rng: np.random.Generator) -> None:
+    """sum_int64: exact integer sums, wrapping modulo 2**64 like NumPy's."""
+    for dtype in (np.bool_, np.int8, np.uint16, np.int32, np.int64, np.uint64):
+        for name, a in views(kernel.asarray(random_array(rng, (3, 4, 5), dtype))).items():
+            host = to_numpy(a)
+            for r in range(4):
+                for axes in itertools.combinations(range(3), r):
+                    got = kernel.run("sum_int64", a, axes)
+                    assert got.dtype == np.int64
+                    np.testing.assert_array_equal(got, host.astype(np.int64).sum(axis=axes, keepdims=True))
+    big = kernel.asarray(np.array([2**63 + 5, 2**63, 7], dtype=np.uint64))
+    assert kernel.run("sum_int64", big, (0,)).view(np.uint64)[0] == np.uint64(12)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_nansum_kernel_contract(kernel, rng):
+    check_nansum_kernel(kernel, rng)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_int_sum_kernel_contract(kernel, rng):
+    check_int_sum_kernel(kernel, rng)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

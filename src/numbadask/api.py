@@ -72,13 +72,23 @@ def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     return normalize_axis_tuple(tuple(int(i) for i in items), ndim)
 
 
-def mean_dtype(input_dtype: np.dtype, dtype: Any) -> np.dtype:
-    """The dtype ``numpy.mean`` returns for this input and ``dtype=`` argument."""
+def result_dtype_of(numpy_func: Any, input_dtype: np.dtype, dtype: Any) -> np.dtype:
+    """The dtype ``numpy_func`` (np.sum, np.mean, ...) returns for this input and
+    ``dtype=`` argument: NumPy's own rule, asked on a one-element array."""
     if dtype is not None:
         dtype = np.dtype(dtype)
         if dtype.kind not in _SUPPORTED_KINDS:
             raise TypeError(f"dtype must be a bool, integer or float dtype; got dtype={dtype}")
-    return np.mean(np.ones(1, dtype=input_dtype), dtype=dtype).dtype
+    with np.errstate(all="ignore"):
+        return np.asarray(numpy_func(np.ones(1, dtype=input_dtype), dtype=dtype)).dtype
+
+
+def _cast_first(x: da.Array, dtype: Any) -> da.Array:
+    """NumPy casts each element to an integer or bool ``dtype=`` before adding (so
+    ``np.sum([0.5, 0.5], dtype=int)`` is 0); do the same, for float input only."""
+    if dtype is not None and np.dtype(dtype).kind in "biu" and x.dtype.kind == "f":
+        return x.astype(dtype)
+    return x
 
 
 def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
@@ -123,6 +133,163 @@ def _reduce(
         meta=result_meta(x, out_ndim, result_dtype, device),
         name=f"numbadask-{spec.name}",
     )
+
+
+def _sum_like(
+    spec: Reduction, numpy_func: Any, a: Any, axis: Axis, dtype: Any, keepdims: bool, split_every: Any, device: str
+) -> da.Array:
+    """Validate like NumPy, then build the reduction ``spec``."""
+    x = as_dask_array(a, spec.name)
+    axes = normalize_axes(axis, x.ndim)
+    result_dtype = result_dtype_of(numpy_func, x.dtype, dtype)
+    dispatch.check_device(device)
+    return _reduce(spec, _cast_first(x, dtype), axes, result_dtype, bool(keepdims), split_every, device)
+
+
+_PARAMETERS = """
+    Parameters
+    ----------
+    a : dask.array.Array, numpy.ndarray or cupy.ndarray
+        Input; NumPy and CuPy arrays are wrapped as Dask arrays (automatic chunks).
+    axis : None, int or tuple of ints, optional
+        Axes to reduce (negative counts from the end); None means all.
+    dtype : dtype, optional
+        Result dtype, as NumPy's ``dtype=``.
+    keepdims : bool, optional
+        Keep the reduced axes with size 1.
+    split_every : int or dict, optional
+        Fan-in of Dask's tree reduction, as in :func:`dask.array.reduction`.  Default:
+        dask's ``split_every`` config if set, else 32 (partial states are small).
+    device : {"auto", "cpu", "gpu"}, optional
+        ``"auto"``: each chunk is reduced where it lives (NumPy chunk: CPU kernel; CuPy
+        chunk: CUDA kernel on its GPU).  ``"cpu"``: CuPy chunks are copied to the host.
+        ``"gpu"``: NumPy chunks are copied to the GPU (or, with
+        ``NUMBA_ENABLE_CUDASIM=1``, run through the CUDA kernels in Numba's simulator).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy result with NumPy's dtype and shape; NumPy or CuPy chunks per ``device``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input dtype (complex, object, string, datetime) or ``axis``/``dtype``
+        of the wrong type.
+    numpy.exceptions.AxisError
+        An axis out of range.
+    ValueError
+        A repeated axis, or an unknown ``device``.
+    numbadask.GPUUnavailableError
+        ``device="gpu"`` with no usable GPU and the simulator off.
+"""
+
+
+def _with_parameters(func: Any) -> Any:
+    func.__doc__ = func.__doc__.replace("    {parameters}\n", _PARAMETERS.lstrip("\n"))
+    return func
+
+
+@_with_parameters
+def sum(
+    a: Any,
+    axis: Axis = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: int | dict[int, int] | None = None,
+    device: str = "auto",
+) -> da.Array:
+    """Sum along the given axes, computed by a Numba kernel per chunk.
+
+    NumPy's semantics: bool and integer input sum exactly in int64 (uint64 for unsigned),
+    wrapping as NumPy does; float input sums in float64 with compensation (NumPy sums
+    float32 in float32), then is cast to the result dtype (float32 stays float32).
+    NaN propagates.
+
+    {parameters}
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numbadask
+    >>> x = da.arange(12, chunks=5).reshape(3, 4)
+    >>> int(numbadask.sum(x).compute())
+    66
+    >>> numbadask.sum(x, axis=0).compute()
+    array([12, 15, 18, 21])
+    """
+    return _sum_like(reduction.SUM, np.sum, a, axis, dtype, keepdims, split_every, device)
+
+
+@_with_parameters
+def nansum(
+    a: Any,
+    axis: Axis = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: int | dict[int, int] | None = None,
+    device: str = "auto",
+) -> da.Array:
+    """Sum along the given axes treating NaN as zero (:func:`numpy.nansum`).
+
+    An all-NaN or empty slice sums to 0.  Accumulators as in :func:`sum`.
+
+    {parameters}
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> float(numbadask.nansum(np.array([1.0, np.nan, 2.0])).compute())
+    3.0
+    """
+    return _sum_like(reduction.NANSUM, np.nansum, a, axis, dtype, keepdims, split_every, device)
+
+
+@_with_parameters
+def nanmean(
+    a: Any,
+    axis: Axis = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: int | dict[int, int] | None = None,
+    device: str = "auto",
+) -> da.Array:
+    """Mean along the given axes ignoring NaN (:func:`numpy.nanmean`).
+
+    An all-NaN or empty slice gives NaN with NumPy's ``RuntimeWarning: Mean of empty
+    slice.`` (at compute time).  Every input accumulates in float64.
+
+    {parameters}
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> float(numbadask.nanmean(np.array([1.0, np.nan, 2.0])).compute())
+    1.5
+    """
+    return _sum_like(reduction.NANMEAN, np.nanmean, a, axis, dtype, keepdims, split_every, device)
+
+
+def count(
+    a: Any,
+    axis: Axis = None,
+    keepdims: bool = False,
+    split_every: int | dict[int, int] | None = None,
+    device: str = "auto",
+) -> da.Array:
+    """Number of non-NaN values along the given axes (int64, like ``np.count_nonzero``).
+
+    Same parameters as :func:`sum`, less ``dtype``.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> numbadask.count(np.array([[1.0, np.nan], [np.nan, np.nan]]), axis=1).compute()
+    array([1, 0])
+    """
+    return _sum_like(reduction.COUNT, _numpy_count, a, axis, None, keepdims, split_every, device)
+
+
+def _numpy_count(a: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """The NumPy definition of :func:`count` (used for its result dtype)."""
+    return np.count_nonzero(a == a, axis=None) if dtype is None else np.asarray(0, dtype=dtype)
 
 
 def mean(
@@ -186,8 +353,4 @@ def mean(
     >>> numbadask.mean(x, axis=0).compute()
     array([4., 5., 6., 7.])
     """
-    x = as_dask_array(a, "mean")
-    axes = normalize_axes(axis, x.ndim)
-    result_dtype = mean_dtype(x.dtype, dtype)
-    dispatch.check_device(device)
-    return _reduce(reduction.MEAN, x, axes, result_dtype, bool(keepdims), split_every, device)
+    return _sum_like(reduction.MEAN, np.mean, a, axis, dtype, keepdims, split_every, device)

@@ -10,7 +10,8 @@ Rules the kernels follow (measured; see DESIGN.md):
   innermost block sum is compiled with ``reassoc`` so LLVM can vectorize it, and the
   blocks are then added with Neumaier compensation, which keeps float64 sums at least
   as accurate as NumPy's pairwise summation.
-* every input dtype accumulates in float64.
+* float input accumulates in float64; integer and bool sums in int64 (exact, wrapping
+  like NumPy's).
 """
 
 from __future__ import annotations
@@ -124,6 +125,33 @@ def _row_accumulate(buf, start, n, step, out, out_start, out_step):
 
 
 @numba.njit(nogil=True, cache=True)
+def _visits(sizes, outer):
+    """How many positions the odometer over the ``outer`` leading axes visits."""
+    visits = 1
+    for j in range(outer):
+        visits *= sizes[j]
+    return visits
+
+
+@numba.njit(nogil=True, cache=True)
+def _advance(index, sizes, strides, out_strides, outer, offset, out_offset):
+    """One step of the odometer over the ``outer`` leading axes (the innermost of them
+    fastest): the next input and output offsets."""
+    j = outer - 1
+    while j >= 0:
+        index[j] += 1
+        offset += strides[j]
+        out_offset += out_strides[j]
+        if index[j] < sizes[j]:
+            break
+        offset -= strides[j] * sizes[j]
+        out_offset -= out_strides[j] * sizes[j]
+        index[j] = 0
+        j -= 1
+    return offset, out_offset
+
+
+@numba.njit(nogil=True, cache=True)
 def _walk_sum(buf, base, sizes, strides, out_strides, out):
     """Sum every element into ``out`` (float64, the C-ordered keepdims result).
 
@@ -139,12 +167,9 @@ def _walk_sum(buf, base, sizes, strides, out_strides, out):
     outer = k - 2 if tiled else k - 1
     comp = np.zeros(out.size)
     index = np.zeros(k, dtype=np.int64)
-    visits = 1
-    for j in range(outer):
-        visits *= sizes[j]
     offset = base
     out_offset = 0
-    for _ in range(visits):
+    for _ in range(_visits(sizes, outer)):
         if out_step == 0:
             if tiled:
                 total, c = _tile_sum(buf, offset, sizes[k - 2], strides[k - 2], n)
@@ -155,20 +180,118 @@ def _walk_sum(buf, base, sizes, strides, out_strides, out):
             )
         else:
             _row_accumulate(buf, offset, n, step, out, out_offset, out_step)
-        # Odometer over the outer axes, the innermost of them fastest.
-        j = outer - 1
-        while j >= 0:
-            index[j] += 1
-            offset += strides[j]
-            out_offset += out_strides[j]
-            if index[j] < sizes[j]:
-                break
-            offset -= strides[j] * sizes[j]
-            out_offset -= out_strides[j] * sizes[j]
-            index[j] = 0
-            j -= 1
+        offset, out_offset = _advance(index, sizes, strides, out_strides, outer, offset, out_offset)
     for i in range(out.size):
         out[i] += comp[i]
+
+
+# --- NaN-skipping float sums (nansum, nanmean, count) ----------------------------------
+
+
+@numba.njit(nogil=True, cache=True, fastmath=_REASSOC)
+def _nansum_loop(seg):
+    # Branch-free (a select, a masked count): a branch on `v == v` blocks vectorization.
+    acc = 0.0
+    count = 0
+    for i in range(seg.size):
+        v = np.float64(seg[i])
+        keep = v == v
+        acc += v if keep else 0.0
+        count += keep
+    return acc, count
+
+
+@numba.njit(nogil=True, cache=True)
+def _block_nansum(buf, start, n, step):
+    if step == 1:
+        return _nansum_loop(buf[start : start + n])
+    if step == 0:
+        v = np.float64(buf[start])
+        return (n * v, n) if v == v else (0.0, 0)
+    return _nansum_loop(buf[start::step][:n])
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_nansum(buf, start, n, step):
+    """Compensated sum of the non-NaN values of a row, and how many there were."""
+    total = 0.0
+    comp = 0.0
+    count = 0
+    for b in range(0, n, BLOCK):
+        value, c = _block_nansum(buf, start + b * step, min(BLOCK, n - b), step)
+        total, comp = _neumaier_add(total, comp, value)
+        count += c
+    return total, comp, count
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_accumulate_nan(buf, start, n, step, out, count, out_start, out_step):
+    for j in range(n):
+        v = np.float64(buf[start + j * step])
+        keep = v == v
+        out[out_start + j * out_step] += v if keep else 0.0
+        count[out_start + j * out_step] += keep
+
+
+@numba.njit(nogil=True, cache=True)
+def _walk_nansum(buf, base, sizes, strides, out_strides, out, count):
+    k = sizes.size
+    n = sizes[k - 1]
+    step = strides[k - 1]
+    out_step = out_strides[k - 1]
+    comp = np.zeros(out.size)
+    index = np.zeros(k, dtype=np.int64)
+    offset = base
+    out_offset = 0
+    for _ in range(_visits(sizes, k - 1)):
+        if out_step == 0:
+            total, c, m = _row_nansum(buf, offset, n, step)
+            out[out_offset], comp[out_offset] = _neumaier_add(out[out_offset], comp[out_offset] + c, total)
+            count[out_offset] += m
+        else:
+            _row_accumulate_nan(buf, offset, n, step, out, count, out_offset, out_step)
+        offset, out_offset = _advance(index, sizes, strides, out_strides, k - 1, offset, out_offset)
+    for i in range(out.size):
+        out[i] += comp[i]
+
+
+# --- exact integer sums (sum of bool and integer input) -------------------------------
+
+
+@numba.njit(nogil=True, cache=True)
+def _isum_loop(seg):
+    acc = np.int64(0)
+    for i in range(seg.size):
+        acc += np.int64(seg[i])
+    return acc
+
+
+@numba.njit(nogil=True, cache=True)
+def _block_isum(buf, start, n, step):
+    if step == 1:
+        return _isum_loop(buf[start : start + n])
+    if step == 0:
+        return n * np.int64(buf[start])
+    return _isum_loop(buf[start::step][:n])
+
+
+@numba.njit(nogil=True, cache=True)
+def _walk_isum(buf, base, sizes, strides, out_strides, out):
+    """int64 sums, wrapping modulo 2**64 like NumPy's (so uint64 sums are exact too)."""
+    k = sizes.size
+    n = sizes[k - 1]
+    step = strides[k - 1]
+    out_step = out_strides[k - 1]
+    index = np.zeros(k, dtype=np.int64)
+    offset = base
+    out_offset = 0
+    for _ in range(_visits(sizes, k - 1)):
+        if out_step == 0:
+            out[out_offset] += _block_isum(buf, offset, n, step)
+        else:
+            for j in range(n):
+                out[out_offset + j * out_step] += np.int64(buf[offset + j * step])
+        offset, out_offset = _advance(index, sizes, strides, out_strides, k - 1, offset, out_offset)
 
 
 def walk_buffer(walk: Walk) -> np.ndarray:
@@ -197,4 +320,36 @@ def sum_float64(walk: Walk) -> np.ndarray:
     """
     out = np.zeros(walk.out_size, dtype=np.float64)
     _walk_sum(walk_buffer(walk), walk.base, walk.sizes, walk.strides, walk.out_strides, out)
+    return out.reshape(walk.out_shape)
+
+
+def nansum_float64(walk: Walk) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 sum of the non-NaN values and their int64 count, keepdims shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadask.layout import plan_walk
+    >>> total, count = nansum_float64(plan_walk(np.array([[1.0, np.nan], [2.0, 3.0]]), (1,)))
+    >>> total.ravel().tolist(), count.ravel().tolist()
+    ([1.0, 5.0], [1, 2])
+    """
+    out = np.zeros(walk.out_size, dtype=np.float64)
+    count = np.zeros(walk.out_size, dtype=np.int64)
+    _walk_nansum(walk_buffer(walk), walk.base, walk.sizes, walk.strides, walk.out_strides, out, count)
+    return out.reshape(walk.out_shape), count.reshape(walk.out_shape)
+
+
+def sum_int64(walk: Walk) -> np.ndarray:
+    """Exact int64 sum (modulo 2**64) of a bool or integer chunk, keepdims shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadask.layout import plan_walk
+    >>> sum_int64(plan_walk(np.array([2**62, 2**62, 5], dtype=np.uint64), (0,))).view(np.uint64)
+    array([9223372036854775813], dtype=uint64)
+    """
+    out = np.zeros(walk.out_size, dtype=np.int64)
+    _walk_isum(walk_buffer(walk), walk.base, walk.sizes, walk.strides, walk.out_strides, out)
     return out.reshape(walk.out_shape)
