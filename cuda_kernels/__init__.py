@@ -7,6 +7,7 @@ kernels run in Numba's simulator on NumPy arrays, which is how CPU-only CI tests
 Kernels share their names with :mod:`numbadask.cpu_kernels`, so dispatch is a lookup.
 """
 
+from .minmax import minmax
 from .sum import nansum_float64, sum_float64, sum_int64
 
-__all__ = ["nansum_float64", "sum_float64", "sum_int64"]
+__all__ = ["minmax", "nansum_float64", "sum_float64", "sum_int64"]

@@ -63,7 +63,7 @@ def in_float64(numpy_func):
     def reference(a: np.ndarray, **kwargs):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            result_dtype = np.asarray(numpy_func(a[..., :0] if a.ndim else a, **kwargs)).dtype
+            result_dtype = np.asarray(numpy_func(np.ones((1,) * a.ndim, a.dtype), **kwargs)).dtype
             wide = a.astype(np.float64) if a.dtype.kind == "f" else a
             return np.asarray(numpy_func(wide, **kwargs)).astype(result_dtype)[()]
 
@@ -84,10 +84,15 @@ REFERENCES = {
     "mean": numpy_mean,
     "nanmean": in_float64(np.nanmean),
     "count": numpy_count,
+    "min": in_float64(np.min),
+    "max": in_float64(np.max),
+    "nanmin": in_float64(np.nanmin),
+    "nanmax": in_float64(np.nanmax),
+    "ptp": in_float64(np.ptp),
 }
 
 #: What each function's dask.array counterpart is called, for dtype/shape checks.
-DASK_NAMES = {"sum": "sum", "nansum": "nansum", "mean": "mean", "nanmean": "nanmean", "count": None}
+DASK_NAMES = {name: name for name in REFERENCES} | {"count": None, "ptp": None}  # da.ptp: no keepdims
 
 
 def assert_matches(got, expected) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -116,6 +117,33 @@ def check_int_sum_kernel(kernel, rng: np.random.Generator) -> None:
                     np.testing.assert_array_equal(got, host.astype(np.int64).sum(axis=axes, keepdims=True))
     big = kernel.asarray(np.array([2**63 + 5, 2**63, 7], dtype=np.uint64))
     assert kernel.run("sum_int64", big, (0,)).view(np.uint64)[0] == np.uint64(12)
+
+
+def check_minmax_kernel(kernel, rng: np.random.Generator) -> None:
+    """minmax: smallest and largest non-NaN values in the input's dtype, NaN counted."""
+    for dtype in ALL_DTYPES:
+        base = random_array(rng, (3, 4, 5), dtype)
+        if base.dtype.kind == "f":
+            base[rng.random(base.shape) < 0.3] = np.nan
+            base[0, 0] = np.nan
+        for name, a in views(kernel.asarray(base)).items():
+            host = to_numpy(a)
+            for r in range(4):
+                for axes in itertools.combinations(range(3), r):
+                    lo, hi, valid = kernel.run("minmax", a, axes)
+                    np.testing.assert_array_equal(valid, (host == host).sum(axis=axes, keepdims=True))
+                    seen = valid > 0
+                    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        want_lo = np.nanmin(host, axis=axes, keepdims=True)
+                        want_hi = np.nanmax(host, axis=axes, keepdims=True)
+                    np.testing.assert_array_equal(lo.astype(host.dtype)[seen], want_lo[seen], err_msg=f"{dtype} {name} {axes}")
+                    np.testing.assert_array_equal(hi.astype(host.dtype)[seen], want_hi[seen], err_msg=f"{dtype} {name} {axes}")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_minmax_kernel_contract(kernel, rng):
+    check_minmax_kernel(kernel, rng)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -11,7 +11,7 @@ CuPy, ``numba.cuda``, ``distributed`` nor ``dask_cuda``.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import count, mean, nanmean, nansum, sum
+from .api import count, max, mean, min, nanmax, nanmean, nanmin, nansum, ptp, sum
 from .dispatch import GPUUnavailableError
 
 try:
@@ -19,4 +19,17 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["GPUUnavailableError", "__version__", "count", "mean", "nanmean", "nansum", "sum"]
+__all__ = [
+    "GPUUnavailableError",
+    "__version__",
+    "count",
+    "max",
+    "mean",
+    "min",
+    "nanmax",
+    "nanmean",
+    "nanmin",
+    "nansum",
+    "ptp",
+    "sum",
+]

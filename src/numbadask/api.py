@@ -79,8 +79,9 @@ def result_dtype_of(numpy_func: Any, input_dtype: np.dtype, dtype: Any) -> np.dt
         dtype = np.dtype(dtype)
         if dtype.kind not in _SUPPORTED_KINDS:
             raise TypeError(f"dtype must be a bool, integer or float dtype; got dtype={dtype}")
+    one = np.ones(1, dtype=input_dtype)
     with np.errstate(all="ignore"):
-        return np.asarray(numpy_func(np.ones(1, dtype=input_dtype), dtype=dtype)).dtype
+        return np.asarray(numpy_func(one) if dtype is None else numpy_func(one, dtype=dtype)).dtype
 
 
 def _cast_first(x: da.Array, dtype: Any) -> da.Array:
@@ -265,6 +266,49 @@ def nanmean(
     1.5
     """
     return _sum_like(reduction.NANMEAN, np.nanmean, a, axis, dtype, keepdims, split_every, device)
+
+
+def _min_max_like(spec: Reduction, numpy_func: Any, a: Any, axis: Axis, keepdims: bool, split_every: Any, device: str) -> da.Array:
+    return _sum_like(spec, numpy_func, a, axis, None, keepdims, split_every, device)
+
+
+_MINMAX_DOC = """{summary}
+
+    One read of each chunk finds its smallest and largest non-NaN values and counts the
+    NaN; {nan_rule}  Reducing over an empty axis raises NumPy's ``ValueError``.  Same
+    parameters as :func:`sum`, less ``dtype``; the result has the input's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> numbadask.{name}(np.array([[3.0, np.nan, 1.0], [2.0, 5.0, 4.0]]), axis=1).compute()
+    array({example})
+    """
+
+
+def _minmax_function(spec: Reduction, numpy_func: Any, summary: str, nan_rule: str, example: str) -> Any:
+    def reduce(
+        a: Any,
+        axis: Axis = None,
+        keepdims: bool = False,
+        split_every: int | dict[int, int] | None = None,
+        device: str = "auto",
+    ) -> da.Array:
+        return _min_max_like(spec, numpy_func, a, axis, keepdims, split_every, device)
+
+    reduce.__name__ = reduce.__qualname__ = spec.name
+    reduce.__doc__ = _MINMAX_DOC.format(summary=summary, nan_rule=nan_rule, name=spec.name, example=example)
+    return reduce
+
+
+_PROPAGATES = "a slice holding NaN gives NaN, as in NumPy."
+_SKIPS = 'NaN are skipped; an all-NaN slice gives NaN with NumPy\'s ``RuntimeWarning: All-NaN slice encountered``.'
+
+min = _minmax_function(reduction.MIN, np.min, "Minimum along the given axes (:func:`numpy.min`).", _PROPAGATES, "[nan,  2.]")
+max = _minmax_function(reduction.MAX, np.max, "Maximum along the given axes (:func:`numpy.max`).", _PROPAGATES, "[nan,  5.]")
+nanmin = _minmax_function(reduction.NANMIN, np.nanmin, "Minimum ignoring NaN (:func:`numpy.nanmin`).", _SKIPS, "[1., 2.]")
+nanmax = _minmax_function(reduction.NANMAX, np.nanmax, "Maximum ignoring NaN (:func:`numpy.nanmax`).", _SKIPS, "[3., 5.]")
+ptp = _minmax_function(reduction.PTP, np.ptp, "Range, maximum minus minimum (:func:`numpy.ptp`).", _PROPAGATES, "[nan,  3.]")
 
 
 def count(

@@ -26,7 +26,7 @@ from dask.core import flatten
 
 from . import cpu_kernels, dispatch
 from .layout import plan_walk
-from .states import SumCount, merge_sum_count
+from .states import MinMax, SumCount, merge_minmax, merge_sum_count
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,21 @@ def kernel_for(name: str, backend: str) -> Callable[..., Any]:
     return getattr(importlib.import_module("numbadask.cuda_kernels"), name)
 
 
-#: The dtypes of each kernel's outputs (one array, or a tuple of them), so an empty
-#: chunk gets the same outputs, all zeros, without running a kernel.
-KERNEL_OUTPUTS: dict[str, tuple[type, ...]] = {
-    "sum_float64": (np.float64,),
-    "nansum_float64": (np.float64, np.int64),
-    "sum_int64": (np.int64,),
+def _zeros(*dtypes: type) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
+    def empty(shape: tuple[int, ...], dtype: np.dtype, xp: Any) -> Any:
+        out = tuple(xp.zeros(shape, dtype=dt) for dt in dtypes)
+        return out if len(out) > 1 else out[0]
+
+    return empty
+
+
+#: What each kernel returns for an empty chunk (same types as for any other chunk),
+#: so empty chunks need no kernel run.
+EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
+    "sum_float64": _zeros(np.float64),
+    "nansum_float64": _zeros(np.float64, np.int64),
+    "sum_int64": _zeros(np.int64),
+    "minmax": cpu_kernels.minmax_empty,
 }
 
 
@@ -61,9 +70,6 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def _empty_output(name: str, shape: tuple[int, ...], xp: Any) -> Any:
-    zeros = tuple(xp.zeros(shape, dtype=dt) for dt in KERNEL_OUTPUTS[name])
-    return zeros if len(zeros) > 1 else zeros[0]
 
 
 def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str) -> Any:
@@ -73,7 +79,7 @@ def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str)
     xp = dispatch.array_module(x)
     name = reduction.kernel(x.dtype)
     if x.size == 0:
-        return _empty_output(name, _keepdims_shape(x.shape, axes), xp)
+        return EMPTY_OUTPUTS[name](_keepdims_shape(x.shape, axes), x.dtype, xp)
     walk = plan_walk(x, axes, xp)
     if backend == "cpu":
         return kernel_for(name, "cpu")(walk)
@@ -160,3 +166,55 @@ NANSUM = _sum_family("nansum", _nan_sum_kernel, _sum_finalize)
 MEAN = _sum_family("mean", _float_sum_kernel, _mean_finalize)
 NANMEAN = _sum_family("nanmean", _nan_mean_kernel, _mean_finalize)
 COUNT = _sum_family("count", _nan_mean_kernel, _count_finalize)
+
+
+# --- the min/max family: min, max, nanmin, nanmax, ptp --------------------------------
+
+
+def _minmax_kernel(dtype: np.dtype) -> str:
+    return "minmax"
+
+
+def _minmax_partial(out: Any, x: Any, axes: tuple[int, ...]) -> MinMax:
+    lo, hi, valid = out
+    return MinMax(lo, hi, valid, int(np.prod([x.shape[a] for a in axes], dtype=np.int64)))
+
+
+def _minmax_finalize(pick: str, skipna: bool, operation: str) -> Callable[[MinMax, np.dtype], Any]:
+    """Finalize for ``pick`` in {"min", "max", "ptp"}: NaN where a slice had NaN (or,
+    skipping NaN, where it had nothing else, with NumPy's warning); NumPy's error for a
+    reduction over an empty axis."""
+
+    def finalize(state: MinMax, result_dtype: np.dtype) -> Any:
+        lo, hi, valid, n = state
+        if n == 0:
+            raise ValueError(f"zero-size array to reduction operation {operation} which has no identity")
+        value = {"min": lo, "max": hi}.get(pick)
+        if value is None:
+            value = hi - lo
+        if lo.dtype.kind != "f":
+            return value.astype(result_dtype)
+        bad = valid == 0 if skipna else valid < n
+        if skipna and bool(bad.any()):
+            warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=2)
+        xp = dispatch.array_module(value)
+        return xp.where(bad, np.nan, value).astype(result_dtype)
+
+    return finalize
+
+
+def _minmax_family(name: str, pick: str, skipna: bool, operation: str) -> Reduction:
+    return Reduction(
+        name=name,
+        kernel=_minmax_kernel,
+        partial=_minmax_partial,
+        merge=merge_minmax,
+        finalize=_minmax_finalize(pick, skipna, operation),
+    )
+
+
+MIN = _minmax_family("min", "min", False, "minimum")
+MAX = _minmax_family("max", "max", False, "maximum")
+NANMIN = _minmax_family("nanmin", "min", True, "fmin")
+NANMAX = _minmax_family("nanmax", "max", True, "fmax")
+PTP = _minmax_family("ptp", "ptp", False, "maximum")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .dispatch import is_cupy_array
+from .dispatch import array_module, is_cupy_array
 
 
 class SumCount(NamedTuple):
@@ -44,3 +44,36 @@ def merge_sum_count(states: list[SumCount]) -> SumCount:
         total = total + other_total
         count += other.count
     return SumCount(total, count)
+
+
+class MinMax(NamedTuple):
+    """Smallest and largest non-NaN values, how many values were not NaN (arrays), and
+    how many values each output position saw (the same for all)."""
+
+    lo: Any
+    hi: Any
+    valid: Any
+    count: int
+
+
+def merge_minmax(states: list[MinMax]) -> MinMax:
+    """Merge the min/max states of several chunks that share output positions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = MinMax(np.array([1.0]), np.array([4.0]), np.array([2]), 2)
+    >>> b = MinMax(np.array([0.5]), np.array([3.0]), np.array([1]), 2)
+    >>> merge_minmax([a, b])
+    MinMax(lo=array([0.5]), hi=array([4.]), valid=array([3]), count=4)
+    """
+    lo, hi, valid, count = states[0]
+    for other in states[1:]:
+        lo, other_lo = _same_device(lo, other.lo)
+        hi, other_hi = _same_device(hi, other.hi)
+        valid, other_valid = _same_device(valid, other.valid)
+        xp = array_module(lo)
+        lo, hi = xp.minimum(lo, other_lo), xp.maximum(hi, other_hi)
+        valid = valid + other_valid
+        count += other.count
+    return MinMax(lo, hi, valid, count)
