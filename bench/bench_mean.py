@@ -29,7 +29,7 @@ import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _plain_sum, machine_name, peak_growth_bytes  # noqa: E402
+from common import _plain_sum, interleaved_times, machine_name, peak_growth_bytes  # noqa: E402
 
 import numbadask  # noqa: E402
 
@@ -65,19 +65,6 @@ def first_call_seconds() -> dict[str, float]:
     return out
 
 
-def interleaved_medians(funcs: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
-    """Time each function once per round, ``runs`` rounds after one warm-up round, so
-    that drift on a shared machine reaches every contender alike."""
-    times: dict[str, list[float]] = {name: [] for name in funcs}
-    for round_ in range(runs + 1):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
 def run(size_gib: float, runs: int) -> dict:
     side = int(np.sqrt(size_gib * 2**30 / 8))
     a = np.random.default_rng(0).random((side, side))
@@ -88,7 +75,7 @@ def run(size_gib: float, runs: int) -> dict:
     for name, chunks in chunkings(side).items():
         x = da.from_array(a, chunks=chunks).persist()  # blocks are views of `a`
         assert np.isclose(numbadask.mean(x).compute(), x.mean().compute(), rtol=1e-12)
-        times = interleaved_medians(
+        times = interleaved_times(
             {
                 "ceiling": lambda: list(pool.map(_plain_sum, halves)),
                 "numbadask": lambda: numbadask.mean(x).compute(),

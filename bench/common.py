@@ -35,6 +35,19 @@ def _plain_sum(x):
     return acc
 
 
+def interleaved_times(funcs: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
+    """Time each function once per round, ``runs`` rounds after one warm-up round, so
+    that drift on a shared machine reaches every contender alike."""
+    times: dict[str, list[float]] = {name: [] for name in funcs}
+    for round_ in range(runs + 1):
+        for name, func in funcs.items():
+            start = time.perf_counter()
+            func()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
 def read_ceiling_gbps(flat: np.ndarray, threads: int = 2, runs: int = 5) -> float:
     """GB/s of the simplest vectorized njit sum over ``flat`` split across ``threads``:
     what reading the array costs on this machine, the bound for any reduction."""

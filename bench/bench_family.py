@@ -1,0 +1,106 @@
+"""Benchmark: the reduction family against dask.array on the same in-memory array.
+
+2 GiB float64 (1% NaN for the nan-functions), 256 MiB and 32 MiB row chunks, threaded
+scheduler, one process. Each round times the 2-thread Numba read ceiling, then each
+numbadask function and its dask.array counterpart in turn.
+
+Usage:  python bench/bench_family.py [--size-gib 2] [--runs 5] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import _plain_sum, interleaved_times, machine_name  # noqa: E402
+
+import numbadask  # noqa: E402
+
+MiB = 2**20
+FUNCTIONS = ["sum", "mean", "min", "max", "nansum", "nanmean", "nanmin", "nanmax"]
+
+
+def run(size_gib: float, runs: int) -> dict:
+    side = int(np.sqrt(size_gib * 2**30 / 8))
+    a = np.random.default_rng(0).random((side, side))
+    a_nan = a.copy()
+    a_nan.reshape(-1)[:: 100] = np.nan
+    halves = np.array_split(a.reshape(-1), 2)
+    _plain_sum(halves[0][:16])
+    pool = ThreadPoolExecutor(2)
+    rows = []
+    for chunk_mib in (256, 32):
+        chunks = (max(1, chunk_mib * MiB // (8 * side)), side)
+        x = da.from_array(a, chunks=chunks).persist()
+        xn = da.from_array(a_nan, chunks=chunks).persist()
+        contenders = {"ceiling": lambda: list(pool.map(_plain_sum, halves))}
+        for name in FUNCTIONS:
+            data = xn if name.startswith("nan") else x
+            contenders[f"numbadask.{name}"] = lambda name=name, data=data: getattr(numbadask, name)(data).compute()
+            contenders[f"dask.{name}"] = lambda name=name, data=data: getattr(da, name)(data).compute()
+            assert np.isclose(float(contenders[f"numbadask.{name}"]()), float(contenders[f"dask.{name}"]()), rtol=1e-10)
+        times = interleaved_times(contenders, runs)
+        for name in FUNCTIONS:
+            ours, theirs = times[f"numbadask.{name}"], times[f"dask.{name}"]
+            rows.append(
+                {
+                    "function": name,
+                    "chunk_mib": chunk_mib,
+                    "numbadask_gbps": a.nbytes / statistics.median(ours) / 1e9,
+                    "dask_gbps": a.nbytes / statistics.median(theirs) / 1e9,
+                    "speedup_vs_dask": statistics.median(t / o for t, o in zip(theirs, ours)),
+                    "fraction_of_ceiling": statistics.median(c / o for c, o in zip(times["ceiling"], ours)),
+                    "ceiling_gbps": a.nbytes / statistics.median(times["ceiling"]) / 1e9,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    pool.shutdown()
+    return {"machine": machine_name(), "array_gib": a.nbytes / 2**30, "runs": runs, "results": rows}
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# The family: numbadask vs dask.array on {report['machine']}",
+        "",
+        f"{report['array_gib']:.2f} GiB float64 in memory (1% NaN for nan-functions), threaded scheduler, "
+        f"{report['runs']} interleaved rounds after a warm-up round; ratios are medians of per-round ratios.",
+        "",
+        "| function | chunks (MiB) | numbadask GB/s | dask GB/s | speed-up | numbadask / read ceiling |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['function']} | {r['chunk_mib']} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | "
+            f"{r['speedup_vs_dask']:.2f}x | {r['fraction_of_ceiling']:.0%} |"
+        )
+    lines += ["", "Command: `python bench/bench_family.py`"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args()
+    with dask.config.set(scheduler="threads"):
+        report = run(args.size_gib, args.runs)
+    text = markdown(report)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{report['machine']}-family"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
