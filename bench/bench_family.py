@@ -9,19 +9,17 @@ Usage:  python bench/bench_family.py [--size-gib 2] [--runs 5] [--out bench/resu
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _plain_sum, interleaved_times, machine_name  # noqa: E402
+from common import _plain_sum, bench_main, interleaved_times, machine_name  # noqa: E402
 
 import numbadask  # noqa: E402
 
@@ -87,19 +85,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-gib", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args()
-    with dask.config.set(scheduler="threads"):
-        report = run(args.size_gib, args.runs)
-    text = markdown(report)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{report['machine']}-family"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(text)
+    bench_main(__doc__, "family", run, markdown, runs=5)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def ceilings(cp: Any, nbytes: int) -> dict:
     x = cp.random.default_rng(0).random(nbytes // 8)
     y = cp.empty_like(x)
     copy_s = event_seconds(cp, lambda: cp.copyto(y, x))
-    del y
+    y = None  # free the copy before the read pass
     sms = cp.cuda.Device().attributes["MultiProcessorCount"]
     blocks, threads = sms * 8, 256
     out = cp.empty(blocks * threads)

@@ -11,25 +11,20 @@ Usage:  python bench/bench_mean.py [--size-gib 2] [--runs 5] [--out bench/result
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _plain_sum, interleaved_times, machine_name, peak_growth_bytes  # noqa: E402
+from common import _plain_sum, bench_main, interleaved_times, machine_name, peak_growth_bytes  # noqa: E402
 
 import numbadask  # noqa: E402
 
@@ -60,7 +55,7 @@ def first_call_seconds() -> dict[str, float]:
         for label in ("cold_cache", "warm_cache"):
             text = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True, text=True, check=True)
             imported, first = map(float, text.stdout.split())
-            out[f"import_s"] = imported
+            out["import_s"] = imported
             out[f"first_mean_{label}_s"] = first
     return out
 
@@ -151,19 +146,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-gib", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args()
-    with dask.config.set(scheduler="threads"):
-        report = run(args.size_gib, args.runs)
-    text = markdown(report)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{report['machine']}-mean"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(text)
+    bench_main(__doc__, "mean", run, markdown, runs=9)
 
 
 if __name__ == "__main__":

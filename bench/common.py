@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import platform
 import re
 import statistics
@@ -9,6 +11,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -84,3 +87,23 @@ def machine_name() -> str:
 
     slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40] or "unknown"
     return f"cpu-{os.cpu_count()}core-{slug}"
+
+
+def bench_main(doc: str, name: str, run: Callable[[float, int], dict], markdown: Callable[[dict], str], runs: int) -> None:
+    """The command line every CPU benchmark shares: run on the threaded scheduler,
+    print the markdown table, save ``<machine>-<name>.json`` and ``.md``."""
+    import dask
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args()
+    with dask.config.set(scheduler="threads"):
+        report = run(args.size_gib, args.runs)
+    text = markdown(report)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{report['machine']}-{name}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(text)

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numbadask
-from cases import ALL_DTYPES, DASK_NAMES, REFERENCES, assert_matches, numpy_mean, random_array
+from cases import ALL_DTYPES, DASK_NAMES, REFERENCES, assert_matches, random_array
 
 # Devices every test of the API runs on: the CPU kernels, and the CUDA kernels where
 # they can run (a GPU, or the simulator: then `device="gpu"` reduces NumPy chunks).
