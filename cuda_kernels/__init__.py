@@ -8,6 +8,14 @@ Kernels share their names with :mod:`numbadask.cpu_kernels`, so dispatch is a lo
 """
 
 from .minmax import minmax
+from .moments import shifted_moments, shifted_moments_minmax
 from .sum import nansum_float64, sum_float64, sum_int64
 
-__all__ = ["minmax", "nansum_float64", "sum_float64", "sum_int64"]
+__all__ = [
+    "minmax",
+    "nansum_float64",
+    "shifted_moments",
+    "shifted_moments_minmax",
+    "sum_float64",
+    "sum_int64",
+]
