@@ -43,17 +43,28 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
             m += cuda.gridsize(1)
 
     @cuda.jit(device=True)
-    def accumulate(v, k, s1, s2, n, lo, hi):
+    def compensated(total, comp, value):
+        # Neumaier: each thread adds many values before the tree; without compensation
+        # var on 1e9 + U(0, 1) was 3x less accurate than NumPy's two-pass (simulator).
+        t = total + value
+        if abs(total) >= abs(value):
+            comp += (total - t) + value
+        else:
+            comp += (value - t) + total
+        return t, comp
+
+    @cuda.jit(device=True)
+    def accumulate(v, k, s1, c1, s2, c2, n, lo, hi):
         x = float64(v)
         if x == x:
             d = x - k
-            s1 += d
-            s2 += d * d
+            s1, c1 = compensated(s1, c1, d)
+            s2, c2 = compensated(s2, c2, d * d)
             n += 1
         if with_minmax:
             lo = v if v < lo else lo
             hi = v if v > hi else hi
-        return s1, s2, n, lo, hi
+        return s1, c1, s2, c2, n, lo, hi
 
     @cuda.jit
     def block_partials(buf, base, kept, red, n_out, n_red, shift, lo_init, hi_init, p1, p2, pn, plo, phi):
@@ -70,17 +81,19 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
             start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
             k = shift[m]
             s1 = 0.0
+            c1 = 0.0
             s2 = 0.0
+            c2 = 0.0
             n = 0
             lo = lo_init
             hi = hi_init
             r = cuda.blockIdx.x * cuda.blockDim.x + tid
             while r < n_red:
                 v = buf[start + _reduced_offset(r, red_sizes, red_strides)]
-                s1, s2, n, lo, hi = accumulate(v, k, s1, s2, n, lo, hi)
+                s1, c1, s2, c2, n, lo, hi = accumulate(v, k, s1, c1, s2, c2, n, lo, hi)
                 r += step
-            sh1[tid] = s1
-            sh2[tid] = s2
+            sh1[tid] = s1 + c1
+            sh2[tid] = s2 + c2
             shn[tid] = n
             shlo[tid] = lo
             shhi[tid] = hi
@@ -137,15 +150,17 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
             start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
             k = shift[m]
             a1 = 0.0
+            e1 = 0.0
             a2 = 0.0
+            e2 = 0.0
             c = 0
             low = lo_init
             high = hi_init
             for r in range(n_red):
                 v = buf[start + _reduced_offset(r, red_sizes, red_strides)]
-                a1, a2, c, low, high = accumulate(v, k, a1, a2, c, low, high)
-            s1[m] = a1
-            s2[m] = a2
+                a1, e1, a2, e2, c, low, high = accumulate(v, k, a1, e1, a2, e2, c, low, high)
+            s1[m] = a1 + e1
+            s2[m] = a2 + e2
             n[m] = c
             lo[m] = low
             hi[m] = high

@@ -276,3 +276,85 @@ def test_count_of_integers_is_the_slice_length():
     got = numbadask.count(da.ones((4, 6), dtype=np.int16, chunks=3), axis=0).compute()
     np.testing.assert_array_equal(got, [4] * 6)
     assert got.dtype == np.int64
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["var", "std", "nanvar", "nanstd"])
+def test_ddof_like_numpy(name, device, rng):
+    a = rng.standard_normal((6, 5))
+    a[2, 3] = np.nan
+    for ddof in (0, 1, 2, 6, 9):
+        got = getattr(numbadask, name)(da.from_array(a, chunks=(4, 2)), axis=0, ddof=ddof, device=device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            assert_matches(got.compute(), getattr(np, name)(a, axis=0, ddof=ddof))
+
+
+@pytest.mark.parametrize("ddof, error", [(-1, ValueError), (1.5, TypeError), ("1", TypeError), (True, TypeError)])
+def test_bad_ddof_is_refused(ddof, error):
+    with pytest.raises(error, match="ddof must be a non-negative int"):
+        numbadask.var(np.ones(3), ddof=ddof)
+
+
+def test_too_few_values_warn_like_numpy():
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom <= 0"):
+        assert np.isnan(numbadask.var(np.ones(1), ddof=1).compute())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_var_on_a_large_offset_is_as_accurate_as_numpy(device):
+    """1e9 + U(0, 1) over 16 chunks: where a naive sum of squares has no digits left.
+    The reference is exact (rational arithmetic): a float64 mean of such data is itself
+    off by up to half an ulp of 1e9, enough to move a two-pass result by ~4e-14."""
+    from fractions import Fraction
+
+    x = 1e9 + np.random.default_rng(7).random(40_000 if device != "gpu" else 16_000)
+    shift = Fraction(x[0])
+    deviations = [Fraction(v) - shift for v in x]
+    s1 = sum(deviations)
+    exact = float((sum(d * d for d in deviations) - s1 * s1 / len(x)) / len(x))
+    ours = float(numbadask.var(da.from_array(x, chunks=x.size // 16), device=device).compute())
+    numpy_error = abs(float(np.var(x)) - exact) / exact
+    assert abs(ours - exact) / exact <= max(numpy_error, 1e-14)
+    naive = (np.sum(x * x) - np.sum(x) ** 2 / x.size) / x.size
+    assert abs(naive - exact) / exact > 1e-3  # what a sum of squares would give
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("skipna", [False, True])
+def test_moments_match_numpy(device, skipna, rng):
+    a = rng.standard_normal((30, 20)) + 100
+    a[rng.random(a.shape) < 0.1] = np.nan
+    a[:, 3] = np.nan
+    x = da.from_array(a, chunks=(7, 6))
+    for axis in (None, 0, 1):
+        m = numbadask.moments(x, axis=axis, ddof=1, skipna=skipna, device=device)
+        got = dict(zip(m._fields, dask.compute(*m)))
+        prefix = "nan" if skipna else ""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = {
+                "count": np.sum(~np.isnan(a), axis=axis),
+                "sum": getattr(np, prefix + "sum")(a, axis=axis),
+                "mean": getattr(np, prefix + "mean")(a, axis=axis),
+                "var": getattr(np, prefix + "var")(a, axis=axis, ddof=1),
+                "std": getattr(np, prefix + "std")(a, axis=axis, ddof=1),
+                "min": getattr(np, prefix + "min")(a, axis=axis),
+                "max": getattr(np, prefix + "max")(a, axis=axis),
+            }
+        for field, want in expected.items():
+            np.testing.assert_allclose(np.asarray(got[field]), want, rtol=1e-10, err_msg=f"{field} axis={axis}")
+
+
+def test_moments_read_the_data_once():
+    """All seven results share the chunk tasks: one kernel run per chunk in all."""
+    x = da.from_array(np.random.default_rng(3).random((40, 40)), chunks=10)
+    m = numbadask.moments(x, axis=0)
+    import re
+
+    graph = {}
+    for result in m:
+        graph.update(dict(result.__dask_graph__()))
+    chunk_tasks = [k for k in graph if isinstance(k, tuple) and re.fullmatch(r"numbadask-moments-[0-9a-f]+", k[0])]
+    assert len(chunk_tasks) == x.npartitions
+    assert all(v.shape == (40,) for v in dask.compute(*m))

@@ -141,6 +141,38 @@ def check_minmax_kernel(kernel, rng: np.random.Generator) -> None:
                     np.testing.assert_array_equal(hi.astype(host.dtype)[seen], want_hi[seen], err_msg=f"{dtype} {name} {axes}")
 
 
+def check_moments_kernel(kernel, rng: np.random.Generator) -> None:
+    """shifted_moments(_minmax): count of non-NaN values, a shift taken from the data,
+    sum(x - K), sum((x - K)**2) (and min/max), from which mean and var follow."""
+    for dtype in ALL_DTYPES:
+        base = random_array(rng, (3, 4, 5), dtype)
+        if base.dtype.kind == "f":
+            base[rng.random(base.shape) < 0.3] = np.nan
+            base[0, 0] = np.nan
+        for name, a in views(kernel.asarray(base)).items():
+            host = to_numpy(a).astype(np.float64)
+            for r in range(4):
+                for axes in itertools.combinations(range(3), r):
+                    count, shift, s1, s2, lo, hi = kernel.run("shifted_moments_minmax", a, axes)
+                    plain = kernel.run("shifted_moments", a, axes)
+                    for got, want in zip(plain, (count, shift, s1, s2)):
+                        np.testing.assert_array_equal(got, want)
+                    np.testing.assert_array_equal(count, (host == host).sum(axis=axes, keepdims=True))
+                    seen = count > 0
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        mean = np.nanmean(host, axis=axes, keepdims=True)
+                        var = np.nanvar(host, axis=axes, keepdims=True)
+                        np.testing.assert_allclose((shift + s1 / count)[seen], mean[seen], rtol=1e-12)
+                        np.testing.assert_allclose(((s2 - s1**2 / count) / count)[seen], var[seen], rtol=1e-9, atol=1e-9)
+                        np.testing.assert_array_equal(lo[seen], np.nanmin(host, axis=axes, keepdims=True)[seen])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_moments_kernel_contract(kernel, rng):
+    check_moments_kernel(kernel, rng)
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_minmax_kernel_contract(kernel, rng):
     check_minmax_kernel(kernel, rng)

@@ -11,7 +11,24 @@ CuPy, ``numba.cuda``, ``distributed`` nor ``dask_cuda``.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import count, max, mean, min, nanmax, nanmean, nanmin, nansum, ptp, sum
+from .api import (
+    MomentsResult,
+    count,
+    max,
+    mean,
+    min,
+    moments,
+    nanmax,
+    nanmean,
+    nanmin,
+    nanstd,
+    nansum,
+    nanvar,
+    ptp,
+    std,
+    sum,
+    var,
+)
 from .dispatch import GPUUnavailableError
 
 try:
@@ -21,15 +38,21 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "GPUUnavailableError",
+    "MomentsResult",
     "__version__",
     "count",
     "max",
     "mean",
     "min",
+    "moments",
     "nanmax",
     "nanmean",
     "nanmin",
+    "nanstd",
     "nansum",
+    "nanvar",
     "ptp",
+    "std",
     "sum",
+    "var",
 ]

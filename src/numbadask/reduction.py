@@ -15,6 +15,7 @@ calls (with ``concatenate=False``: states travel as they are, not as arrays).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import warnings
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from dask.core import flatten
 
 from . import cpu_kernels, dispatch
 from .layout import plan_walk
-from .states import MinMax, SumCount, merge_minmax, merge_sum_count
+from .states import MinMax, Moments, SumCount, merge_minmax, merge_moments, merge_sum_count
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
     "nansum_float64": _zeros(np.float64, np.int64),
     "sum_int64": _zeros(np.int64),
     "minmax": cpu_kernels.minmax_empty,
+    "shifted_moments": _zeros(np.int64, np.float64, np.float64, np.float64),
+    "shifted_moments_minmax": lambda shape, dtype, xp: (
+        *_zeros(np.int64, np.float64, np.float64, np.float64)(shape, dtype, xp),
+        *cpu_kernels.minmax_empty(shape, dtype, xp)[:2],
+    ),
 }
 
 
@@ -86,8 +92,18 @@ def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str)
     return kernel_for(name, "gpu")(walk, xp)
 
 
-def chunk(x: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, device: str) -> Any:
-    """Partial state of one chunk (``keepdims`` is always True here)."""
+def chunk(
+    x: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, device: str, computing_meta: bool = False
+) -> Any:
+    """Partial state of one chunk (``keepdims`` is always True here).
+
+    Dask probes the chunk function with an empty array to learn the result's type,
+    passing ``computing_meta=True``; a state is no array, so the probe gets the input
+    back (as dask.array's own ``mean_chunk`` does), and the real meta is given to
+    ``dask.array.reduction`` by the caller.
+    """
+    if computing_meta:
+        return x
     return reduction.partial(run_kernel(reduction, x, axis, device), x, axis)
 
 
@@ -218,3 +234,77 @@ MAX = _minmax_family("max", "max", False, "maximum")
 NANMIN = _minmax_family("nanmin", "min", True, "fmin")
 NANMAX = _minmax_family("nanmax", "max", True, "fmax")
 PTP = _minmax_family("ptp", "ptp", False, "maximum")
+
+
+# --- the variance family: var, std, nanvar, nanstd, and moments -----------------------
+
+
+def _moments_partial(out: Any, x: Any, axes: tuple[int, ...]) -> Moments:
+    count, shift, s1, s2, *minmax = out
+    lo, hi = minmax if minmax else (None, None)
+    return Moments(count, shift, s1, s2, lo, hi, int(np.prod([x.shape[a] for a in axes], dtype=np.int64)))
+
+
+def variance(state: Moments, ddof: int, skipna: bool) -> Any:
+    """Variance from merged shifted moments: (s2 - s1**2/n) / max(n - ddof, 0), with
+    NumPy's NaN rules: NaN where a slice held NaN (unless skipping it), and, skipping
+    NaN, where n - ddof <= 0."""
+    xp = dispatch.array_module(state.s1)
+    n = state.count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m2 = xp.maximum(state.s2 - state.s1 * state.s1 / n, 0.0)
+        var = m2 / xp.maximum(n - ddof, 0)
+    if skipna:  # np.nanvar: NaN where n - ddof <= 0 (np.var divides by 0: inf or NaN)
+        return xp.where(n - ddof <= 0, np.nan, var)
+    return xp.where(n < state.seen, np.nan, var)
+
+
+def _var_finalize(state: Moments, result_dtype: np.dtype, *, ddof: int, skipna: bool, root: bool) -> Any:
+    dof = state.count - ddof if skipna else state.seen - ddof
+    if bool((dof <= 0) if isinstance(dof, int) else (dof <= 0).any()):
+        warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=2)
+    var = variance(state, ddof, skipna)
+    xp = dispatch.array_module(var)
+    return (xp.sqrt(var) if root else var).astype(result_dtype)
+
+
+def _moments_kernel(dtype: np.dtype) -> str:
+    return "shifted_moments"
+
+
+def _moments_minmax_kernel(dtype: np.dtype) -> str:
+    return "shifted_moments_minmax"
+
+
+def variance_reduction(name: str, ddof: int, skipna: bool, root: bool) -> Reduction:
+    """var (root=False) or std (root=True), skipping NaN or not, for one ``ddof``."""
+    return Reduction(
+        name=name,
+        kernel=_moments_kernel,
+        partial=_moments_partial,
+        merge=merge_moments,
+        finalize=functools.partial(_var_finalize, ddof=ddof, skipna=skipna, root=root),
+    )
+
+
+class StateBlock:
+    """A merged partial state standing as one block of a Dask array, so that several
+    results can be finished from it in one graph (one read of the data)."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+
+def _keep_state(state: Any, result_dtype: np.dtype) -> StateBlock:
+    return StateBlock(state)
+
+
+MOMENTS = Reduction(
+    name="moments",
+    kernel=_moments_minmax_kernel,
+    partial=_moments_partial,
+    merge=merge_moments,
+    finalize=_keep_state,
+)

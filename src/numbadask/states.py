@@ -77,3 +77,61 @@ def merge_minmax(states: list[MinMax]) -> MinMax:
         valid = valid + other_valid
         count += other.count
     return MinMax(lo, hi, valid, count)
+
+
+class Moments(NamedTuple):
+    """Shifted moments per output position: ``count`` non-NaN values, ``shift`` K, the
+    sums ``s1`` of (x - K) and ``s2`` of (x - K)**2, optional ``lo``/``hi`` (min and max
+    of the non-NaN values), and ``seen``: how many values each position saw, NaN
+    included (the same for all)."""
+
+    count: Any
+    shift: Any
+    s1: Any
+    s2: Any
+    lo: Any
+    hi: Any
+    seen: int
+
+
+def _shifted(state: Moments, shift: Any, xp: Any) -> tuple[Any, Any]:
+    """``state``'s sums re-expressed around ``shift``:  sum(x - K') = s1 + n d and
+    sum((x - K')**2) = s2 + 2 d s1 + n d**2 with d = K - K'.  K and K' are both values
+    of the data, so d is exact when they are close (and it is 0 for the first state)."""
+    d = state.shift - shift
+    has = state.count > 0
+    n = state.count
+    s1 = xp.where(has, state.s1 + n * d, 0.0)
+    s2 = xp.where(has, state.s2 + 2.0 * d * state.s1 + n * d * d, 0.0)
+    return s1, s2
+
+
+def merge_moments(states: list[Moments]) -> Moments:
+    """Merge the shifted moments of several chunks that share output positions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = Moments(np.array([2]), np.array([10.0]), np.array([1.0]), np.array([1.0]), None, None, 2)
+    >>> b = Moments(np.array([1]), np.array([13.0]), np.array([0.0]), np.array([0.0]), None, None, 1)
+    >>> m = merge_moments([a, b])   # the values 10, 11 and 13, around 10
+    >>> m.count, m.shift, m.s1, m.s2
+    (array([3]), array([10.]), array([4.]), array([10.]))
+    """
+    merged = states[0]
+    for other in states[1:]:
+        pairs = [_same_device(getattr(merged, f), getattr(other, f)) for f in ("count", "shift", "s1", "s2")]
+        (count_a, count_b), (shift_a, shift_b), (s1_a, s1_b), (s2_a, s2_b) = pairs
+        merged = merged._replace(count=count_a, shift=shift_a, s1=s1_a, s2=s2_a)
+        other = other._replace(count=count_b, shift=shift_b, s1=s1_b, s2=s2_b)
+        xp = array_module(count_a)
+        shift = xp.where(merged.count > 0, merged.shift, other.shift)
+        a1, a2 = _shifted(merged, shift, xp)
+        b1, b2 = _shifted(other, shift, xp)
+        lo, hi = merged.lo, merged.hi
+        if lo is not None:
+            lo, other_lo = _same_device(lo, other.lo)
+            hi, other_hi = _same_device(hi, other.hi)
+            lo, hi = xp.minimum(lo, other_lo), xp.maximum(hi, other_hi)
+        merged = Moments(count_a + count_b, shift, a1 + b1, a2 + b2, lo, hi, merged.seen + other.seen)
+    return merged
