@@ -2,7 +2,8 @@
 
 2 GiB float64 (1% NaN for the nan-functions), 256 MiB and 32 MiB row chunks, threaded
 scheduler, one process. Each round times the 2-thread Numba read ceiling, then each
-numbadask function and its dask.array counterpart in turn.
+numbadask function and its dask.array counterpart in turn; `moments` (count, sum, mean,
+var, std, min, max in one read) against dask.compute(x.mean(), x.var(), x.min(), x.max()).
 
 Usage:  python bench/bench_family.py [--size-gib 2] [--runs 5] [--out bench/results]
 """
@@ -15,6 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 
@@ -24,7 +26,16 @@ from common import _plain_sum, bench_main, interleaved_times, machine_name  # no
 import numbadask  # noqa: E402
 
 MiB = 2**20
-FUNCTIONS = ["sum", "mean", "min", "max", "nansum", "nanmean", "nanmin", "nanmax"]
+FUNCTIONS = ["sum", "mean", "min", "max", "var", "nansum", "nanmean", "nanmin", "nanmax", "nanvar"]
+
+
+def numbadask_moments(x):
+    return dask.compute(*numbadask.moments(x))
+
+
+def dask_separate(x):
+    """What moments replaces: dask.array's mean, var, min and max, computed together."""
+    return dask.compute(x.mean(), x.var(), x.min(), x.max())
 
 
 def run(size_gib: float, runs: int) -> dict:
@@ -46,8 +57,10 @@ def run(size_gib: float, runs: int) -> dict:
             contenders[f"numbadask.{name}"] = lambda name=name, data=data: getattr(numbadask, name)(data).compute()
             contenders[f"dask.{name}"] = lambda name=name, data=data: getattr(da, name)(data).compute()
             assert np.isclose(float(contenders[f"numbadask.{name}"]()), float(contenders[f"dask.{name}"]()), rtol=1e-10)
+        contenders["numbadask.moments"] = lambda: numbadask_moments(x)
+        contenders["dask.moments"] = lambda: dask_separate(x)
         times = interleaved_times(contenders, runs)
-        for name in FUNCTIONS:
+        for name in [*FUNCTIONS, "moments"]:
             ours, theirs = times[f"numbadask.{name}"], times[f"dask.{name}"]
             rows.append(
                 {
