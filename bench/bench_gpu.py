@@ -1,4 +1,4 @@
-"""GPU benchmark: numbadask's CUDA kernels and numbadask.mean on a LocalCUDACluster.
+"""GPU benchmark: numbadask's CUDA kernels (the family) and numbadask.mean on a LocalCUDACluster.
 
 Needs a real GPU with CuPy and numba-cuda (dask-cuda for the end-to-end part).  All
 device timings are CUDA events around the work, median of repeated runs after
@@ -79,46 +79,73 @@ def ceilings(cp: Any, nbytes: int) -> dict:
     }
 
 
-def kernel_rows(cp: Any, sizes_gib: list[float], ceiling: float) -> list[dict]:
-    """numbadask's per-chunk mean (sum kernel / n) vs cupy.mean on the same array."""
+def _per_chunk_functions(cp: Any) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
+    """name -> (numbadask's per-chunk kernel as a full reduction, CuPy's equivalent)."""
     from numbadask import cuda_kernels
     from numbadask.layout import plan_walk
 
+    def run(kernel: str, a: Any) -> Any:
+        return getattr(cuda_kernels, kernel)(plan_walk(a, tuple(range(a.ndim)), cp), cp)
+
+    def cupy_moments(a: Any) -> Any:
+        return cp.mean(a), cp.var(a), cp.min(a), cp.max(a)
+
+    return {
+        "sum": (lambda a: run("sum_float64", a), cp.sum),
+        "mean": (lambda a: run("sum_float64", a) / a.size, cp.mean),
+        "nanmean": (lambda a: run("nansum_float64", a), cp.nanmean),
+        "min": (lambda a: run("minmax", a), cp.min),
+        "max": (lambda a: run("minmax", a), cp.max),
+        "var": (lambda a: run("shifted_moments", a), cp.var),
+        "moments": (lambda a: run("shifted_moments_minmax", a), cupy_moments),
+    }
+
+
+def kernel_rows(cp: Any, sizes_gib: list[float], ceiling: float) -> list[dict]:
+    """Each per-chunk kernel of the family against CuPy on the same array (1-d), plus
+    mean over the rows and over the columns of a 2-d array."""
+    from numbadask import cuda_kernels
+    from numbadask.layout import plan_walk
+
+    functions = _per_chunk_functions(cp)
     rows = []
     rng = cp.random.default_rng(1)
+
+    def record(name: str, dtype: str, layout: str, a: Any, ours: Callable, theirs: Callable) -> None:
+        ours_s = event_seconds(cp, ours)
+        theirs_s = event_seconds(cp, theirs)
+        rows.append(
+            {
+                "function": name,
+                "dtype": dtype,
+                "gib": a.nbytes / GiB,
+                "layout": layout,
+                "ours_s": ours_s,
+                "cupy_s": theirs_s,
+                "ours_gbps": a.nbytes / ours_s / 1e9,
+                "cupy_gbps": a.nbytes / theirs_s / 1e9,
+                "ratio_vs_cupy": theirs_s / ours_s,
+                "fraction_of_read_ceiling": a.nbytes / ours_s / 1e9 / ceiling,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+
     for dtype in ("float32", "float64"):
         for gib in sizes_gib:
             n = int(gib * GiB) // np.dtype(dtype).itemsize
             x = rng.random(n, dtype=dtype)
-            layouts = {"1d": (x, (0,)), "2d-axis1": (x.reshape(-1, 8192), (1,)), "2d-axis0": (x.reshape(-1, 8192), (0,))}
-            for layout, (a, axes) in layouts.items():
-                if layout != "1d" and gib != sizes_gib[0]:
-                    continue
-
-                def ours(a=a, axes=axes):
-                    return cuda_kernels.sum_float64(plan_walk(a, axes, cp), cp) / int(np.prod([a.shape[i] for i in axes]))
-
-                def theirs(a=a, axes=axes):
-                    return cp.mean(a, axis=axes)
-
-                ours_s = event_seconds(cp, ours)
-                theirs_s = event_seconds(cp, theirs)
-                rows.append(
-                    {
-                        "function": "mean",
-                        "dtype": dtype,
-                        "gib": a.nbytes / GiB,
-                        "layout": layout,
-                        "ours_s": ours_s,
-                        "cupy_s": theirs_s,
-                        "ours_gbps": a.nbytes / ours_s / 1e9,
-                        "cupy_gbps": a.nbytes / theirs_s / 1e9,
-                        "ratio_vs_cupy": theirs_s / ours_s,
-                        "fraction_of_read_ceiling": a.nbytes / ours_s / 1e9 / ceiling,
-                    }
-                )
-                print(json.dumps(rows[-1]), flush=True)
-            del x, layouts
+            for name, (ours, theirs) in functions.items():
+                record(name, dtype, "1d", x, lambda f=ours, x=x: f(x), lambda f=theirs, x=x: f(x))
+            if gib == sizes_gib[0]:
+                for axis in (1, 0):
+                    a = x.reshape(-1, 8192)
+                    walk_axes = (axis,)
+                    record(
+                        "mean", dtype, f"2d-axis{axis}", a,
+                        lambda a=a, w=walk_axes: cuda_kernels.sum_float64(plan_walk(a, w, cp), cp) / a.shape[w[0]],
+                        lambda a=a, axis=axis: cp.mean(a, axis=axis),
+                    )
+            del x
     return rows
 
 
@@ -153,6 +180,7 @@ def end_to_end(gib: float, chunk_mib: int) -> dict:
     """numbadask.mean vs dask.array's mean on a persisted CuPy-backed Dask array on a
     one-GPU LocalCUDACluster (wall time of compute(), median of 5 after warm-up)."""
     import cupy
+    import dask
     import dask.array as da
     from dask_cuda import LocalCUDACluster
     from distributed import Client, wait
@@ -177,8 +205,11 @@ def end_to_end(gib: float, chunk_mib: int) -> dict:
 
         ours_s = timed(lambda: numbadask.mean(x).compute())
         dask_s = timed(lambda: x.mean().compute())
+        moments_s = timed(lambda: dask.compute(*numbadask.moments(x)))
+        separate_s = timed(lambda: dask.compute(x.mean(), x.var(), x.min(), x.max()))
         agree = bool(np.isclose(float(numbadask.mean(x).compute()), float(x.mean().compute()), rtol=1e-12))
-        return {"gib": x.nbytes / GiB, "chunk_mib": chunk_mib, "n_chunks": x.npartitions, "numbadask_s": ours_s, "dask_s": dask_s, "speedup_vs_dask": dask_s / ours_s, "agree": agree}
+        return {"gib": x.nbytes / GiB, "chunk_mib": chunk_mib, "n_chunks": x.npartitions, "numbadask_s": ours_s, "dask_s": dask_s, "speedup_vs_dask": dask_s / ours_s, "agree": agree,
+                "moments_s": moments_s, "dask_mean_var_min_max_s": separate_s, "moments_speedup_vs_dask": separate_s / moments_s}
 
 
 def section(report: dict, name: str, func: Callable[[], Any]) -> Any:
@@ -203,7 +234,7 @@ def markdown(r: dict) -> str:
         lines.append("")
     e = r.get("end_to_end")
     if e:
-        lines += [f"End to end on a one-GPU LocalCUDACluster, {e['gib']:.0f} GiB float64 in {e['n_chunks']} CuPy chunks of {e['chunk_mib']} MiB: numbadask.mean {e['numbadask_s'] * 1e3:.1f} ms, dask.array mean {e['dask_s'] * 1e3:.1f} ms ({e['speedup_vs_dask']:.2f}x); end to end / kernel-only: {r.get('end_to_end_over_kernel', float('nan')):.2f}.", ""]
+        lines += [f"End to end on a one-GPU LocalCUDACluster, {e['gib']:.0f} GiB float64 in {e['n_chunks']} CuPy chunks of {e['chunk_mib']} MiB: numbadask.mean {e['numbadask_s'] * 1e3:.1f} ms, dask.array mean {e['dask_s'] * 1e3:.1f} ms ({e['speedup_vs_dask']:.2f}x); end to end / kernel-only: {r.get('end_to_end_over_kernel', float('nan')):.2f}. moments {e['moments_s'] * 1e3:.1f} ms vs dask.array's mean, var, min, max {e['dask_mean_var_min_max_s'] * 1e3:.1f} ms ({e['moments_speedup_vs_dask']:.2f}x).", ""]
     a = r.get("accuracy")
     if a:
         lines += [f"float32 mean of {a['n']} values near 1e4, relative error vs float64: ours {a['float32_relerr_ours']:.1e}, CuPy {a['float32_relerr_cupy']:.1e}; same bits over 3 runs: {a['deterministic']}.", ""]
@@ -231,12 +262,17 @@ def main() -> None:
     ceiling = (report.get("ceilings") or {}).get("read_ceiling_gbps", float("nan"))
     report["read_ceiling_gbps"] = ceiling
     kernels = section(report, "kernels", lambda: kernel_rows(cp, args.sizes_gib, ceiling)) or []
-    report["kernel_gbps"] = {f"mean/{k['dtype']}/{k['gib']:.0f}GiB/{k['layout']}": k["ours_gbps"] for k in kernels}
-    report["ratio_vs_cupy"] = {f"mean/{k['dtype']}/{k['gib']:.0f}GiB/{k['layout']}": k["ratio_vs_cupy"] for k in kernels}
+    key = lambda k: f"{k['function']}/{k['dtype']}/{k['gib']:.0f}GiB/{k['layout']}"  # noqa: E731
+    report["kernel_gbps"] = {key(k): k["ours_gbps"] for k in kernels}
+    report["ratio_vs_cupy"] = {key(k): k["ratio_vs_cupy"] for k in kernels}
+    report["moments_vs_cupy_separate"] = {key(k): k["ratio_vs_cupy"] for k in kernels if k["function"] == "moments"}
     acc = section(report, "accuracy", lambda: accuracy(cp)) or {}
     report.update({k: v for k, v in acc.items() if k != "n"})
     e2e = report.get("end_to_end")
-    kernel_2g = [k for k in kernels if k["dtype"] == "float64" and k["layout"] == "1d" and abs(k["gib"] - args.e2e_gib) < 1e-6]
+    kernel_2g = [
+        k for k in kernels
+        if k["function"] == "mean" and k["dtype"] == "float64" and k["layout"] == "1d" and abs(k["gib"] - args.e2e_gib) < 1e-6
+    ]
     if e2e and kernel_2g:
         report["end_to_end_over_kernel"] = e2e["numbadask_s"] / kernel_2g[0]["ours_s"]
     args.out.mkdir(parents=True, exist_ok=True)

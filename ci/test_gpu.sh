@@ -27,7 +27,7 @@ print('dask', dask.__version__, 'distributed', distributed.__version__, 'dask-cu
 # Benchmark first: a slow or failing test must not cost the numbers. Each step has a
 # time limit so the whole script fits a lent machine's minutes.
 step "GPU benchmark"
-timeout 120 python3 bench/bench_gpu.py --out "$OUT" 2>&1 | tee "$OUT/bench.txt" || status=1
+timeout 180 python3 bench/bench_gpu.py --out "$OUT" 2>&1 | tee "$OUT/bench.txt" || status=1
 
 step "main job on the GPU"
 timeout 45 python3 -m numbadask.cli --device gpu 2>&1 | tee "$OUT/main-job.txt" || status=1
