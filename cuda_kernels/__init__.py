@@ -7,11 +7,13 @@ kernels run in Numba's simulator on NumPy arrays, which is how CPU-only CI tests
 Kernels share their names with :mod:`numbadask.cpu_kernels`, so dispatch is a lookup.
 """
 
+from .argminmax import argminmax
 from .minmax import minmax
 from .moments import shifted_moments, shifted_moments_minmax
 from .sum import nansum_float64, sum_float64, sum_int64
 
 __all__ = [
+    "argminmax",
     "minmax",
     "nansum_float64",
     "shifted_moments",

@@ -159,7 +159,9 @@ def _device_view(a: Any, *, read_only: bool = False) -> Any:
     views such as broadcast chunks).
     """
     if simulator():
-        return cuda.to_device(a) if read_only else a
+        # The simulator copies only contiguous arrays in; strided views are the GPU's
+        # business (as_cuda_array keeps their strides there).
+        return cuda.to_device(np.ascontiguousarray(a)) if read_only else a
     return cuda.as_cuda_array(a, sync=False)
 
 

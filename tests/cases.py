@@ -93,6 +93,10 @@ REFERENCES = {
     "std": in_float64(np.std),
     "nanvar": in_float64(np.nanvar),
     "nanstd": in_float64(np.nanstd),
+    "argmin": in_float64(np.argmin),
+    "argmax": in_float64(np.argmax),
+    "nanargmin": in_float64(np.nanargmin),
+    "nanargmax": in_float64(np.nanargmax),
 }
 
 #: What each function's dask.array counterpart is called, for dtype/shape checks.

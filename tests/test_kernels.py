@@ -27,6 +27,10 @@ class CpuKernel:
     def run(name: str, a, axes: tuple[int, ...]):
         return getattr(cpu_kernels, name)(plan_walk(a, axes))
 
+    @staticmethod
+    def argminmax(a, axis, want_max):
+        return cpu_kernels.argminmax(a, axis, want_max)
+
     @classmethod
     def sum(cls, a, axes: tuple[int, ...]) -> np.ndarray:
         return cls.run("sum_float64", a, axes)
@@ -44,6 +48,12 @@ class CudaKernel:
         import cupy
 
         return cupy.asarray(a)
+
+    @staticmethod
+    def argminmax(a, axis, want_max):
+        from numbadask import cuda_kernels
+
+        return cuda_kernels.argminmax(a, axis, want_max, array_module(a))
 
     @staticmethod
     def run(name: str, a, axes: tuple[int, ...]):
@@ -166,6 +176,52 @@ def check_moments_kernel(kernel, rng: np.random.Generator) -> None:
                         np.testing.assert_allclose((shift + s1 / count)[seen], mean[seen], rtol=1e-12)
                         np.testing.assert_allclose(((s2 - s1**2 / count) / count)[seen], var[seen], rtol=1e-9, atol=1e-9)
                         np.testing.assert_array_equal(lo[seen], np.nanmin(host, axis=axes, keepdims=True)[seen])
+
+
+def check_argminmax_kernel(kernel, rng: np.random.Generator) -> None:
+    """argminmax: first index of the best non-NaN value and of the first NaN, per row
+    of the (outputs, values) view, for axis None or an int, on any layout."""
+    from numbadask import cpu_kernels
+
+    for dtype in ALL_DTYPES:
+        base = random_array(rng, (3, 4, 5), dtype)
+        if base.dtype.kind == "f":
+            base[rng.random(base.shape) < 0.2] = np.nan
+            base[0, 0] = np.nan
+        base[1, 1, 1:3] = base[1, 1, 0]  # ties
+        for name, a in views(kernel.asarray(base)).items():
+            host = to_numpy(a)
+            for axis in (None, 0, 1, 2):
+                for want_max in (False, True):
+                    got = kernel.argminmax(a, axis, want_max)
+                    want = cpu_kernels.argminmax(np.ascontiguousarray(host), axis, want_max)
+                    for g, w in zip(got, want):
+                        np.testing.assert_array_equal(to_numpy(g), w, err_msg=f"{dtype} {name} {axis} {want_max}")
+                    index = want[1]
+                    rows = cpu_kernels.rows_view(host, axis)
+                    finder = np.nanargmax if want_max else np.nanargmin
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        for i, row in enumerate(rows):
+                            if (row == row).any():
+                                assert index[i] == finder(row.astype(np.float64))
+
+
+    # Long rows: the block-tree path (short rows get one thread each).
+    long = rng.random((3, 700))
+    long[1, 5] = np.nan
+    long[2, 600] = long[2, 601] = -1.0  # a tie: the first one wins
+    for axis in (None, 1):
+        for want_max in (False, True):
+            got = kernel.argminmax(kernel.asarray(long), axis, want_max)
+            want = cpu_kernels.argminmax(long, axis, want_max)
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(to_numpy(g), w)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_argminmax_kernel_contract(kernel, rng):
+    check_argminmax_kernel(kernel, rng)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -497,6 +497,93 @@ def moments(
     return MomentsResult(**fields)
 
 
+def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bool, split_every: Any, device: str) -> da.Array:
+    """Build an arg reduction: a chunk layer that knows each chunk's offsets, then
+    dask.array's tree reduction with the same combine and aggregate as the others."""
+    import itertools
+
+    import dask.array as da
+    from dask.array.reductions import _tree_reduce
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    x = as_dask_array(a, spec.name)
+    if axis is not None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"numbadask.{spec.name} takes axis=None or an int, got {axis!r}")
+        axis = normalize_axis_tuple(int(axis), x.ndim)[0]
+    axes = tuple(range(x.ndim)) if axis is None else (axis,)
+    if any(np.isnan(c) for i in axes for c in x.chunks[i]):
+        raise ValueError(f"numbadask.{spec.name} needs known chunk sizes along the reduced axes; call x.compute_chunk_sizes()")
+    if (x.size if axis is None else x.shape[axis]) == 0:
+        raise ValueError(f"attempt to get {spec.name.removeprefix('nan')} of an empty sequence")
+    dispatch.check_device(device)
+    if split_every is None:
+        split_every = dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
+    name = f"numbadask-{spec.name}-{tokenize(x, axis, device)}"
+    starts = [tuple(itertools.accumulate(c[:-1], initial=0)) for c in x.chunks]
+    graph = {
+        (name, *k): (
+            partial(reduction.arg_chunk, reduction=spec, device=device, axis=axis, offsets=offsets, shape=x.shape, want_max=want_max),
+            (x.name, *k),
+        )
+        for k, offsets in zip(itertools.product(*map(range, x.numblocks)), itertools.product(*starts))
+    }
+    chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
+    states = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=[x]), name, chunks, dtype=np.int64)
+    result = _tree_reduce(
+        states,
+        partial(reduction.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
+        axes,
+        bool(keepdims),
+        np.intp,
+        split_every,
+        partial(reduction.combine, reduction=spec),
+        name=f"numbadask-{spec.name}",
+        concatenate=False,
+    )
+    result._meta = result_meta(x, result.ndim, np.dtype(np.intp), device)
+    return result
+
+
+_ARG_DOC = """{summary}
+
+    NumPy's rules: ``axis`` is None (an index into the flattened array) or an int; ties
+    go to the first occurrence; {nan_rule}  Indices are global across chunks.  Same
+    ``keepdims``, ``split_every`` and ``device`` as :func:`sum`.
+
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> numbadask.{name}(np.array([[3.0, np.nan, 1.0], [2.0, 5.0, 2.0]]), axis=1).compute()
+    array({example})
+    """
+
+
+def _arg_function(spec: Reduction, want_max: bool, summary: str, nan_rule: str, example: str) -> Any:
+    def reduce(
+        a: Any,
+        axis: int | None = None,
+        keepdims: bool = False,
+        split_every: int | dict[int, int] | None = None,
+        device: str = "auto",
+    ) -> da.Array:
+        return _arg_reduce(spec, want_max, a, axis, keepdims, split_every, device)
+
+    reduce.__name__ = reduce.__qualname__ = spec.name
+    reduce.__doc__ = _ARG_DOC.format(summary=summary, nan_rule=nan_rule, name=spec.name, example=example)
+    return reduce
+
+
+_ARG_NAN = "a slice holding NaN gives the index of its first NaN."
+_ARG_SKIP = "NaN are skipped; an all-NaN slice raises ``ValueError: All-NaN slice encountered``."
+
+argmin = _arg_function(reduction.ARGMIN, False, "Index of the minimum (:func:`numpy.argmin`).", _ARG_NAN, "[1, 0]")
+argmax = _arg_function(reduction.ARGMAX, True, "Index of the maximum (:func:`numpy.argmax`).", _ARG_NAN, "[1, 1]")
+nanargmin = _arg_function(reduction.NANARGMIN, False, "Index of the minimum ignoring NaN (:func:`numpy.nanargmin`).", _ARG_SKIP, "[2, 0]")
+nanargmax = _arg_function(reduction.NANARGMAX, True, "Index of the maximum ignoring NaN (:func:`numpy.nanargmax`).", _ARG_SKIP, "[0, 1]")
+
+
 def count(
     a: Any,
     axis: Axis = None,

@@ -611,3 +611,64 @@ def shifted_moments(walk: Walk) -> tuple[np.ndarray, ...]:
 def shifted_moments_minmax(walk: Walk) -> tuple[np.ndarray, ...]:
     """:func:`shifted_moments` plus min and max of the non-NaN values (as :func:`minmax`)."""
     return _moments(walk, with_minmax=True)
+
+
+# --- argmin and argmax (argmin, argmax, nanargmin, nanargmax) ---------------------------
+# Over rows of a 2-d view (outputs x reduced values): the best non-NaN value, its first
+# index, and the first index of a NaN (-1: none), from which NumPy's NaN rules follow.
+
+
+@numba.njit(nogil=True, cache=True)
+def _arg_rows(rows, want_max, value, index, nan_index):
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        best = -1
+        first_nan = -1
+        v_best = row[0]
+        for j in range(row.shape[0]):
+            v = row[j]
+            if v != v:
+                if first_nan < 0:
+                    first_nan = j
+            elif best < 0 or (v > v_best if want_max else v < v_best):
+                best = j
+                v_best = v
+        value[i] = v_best
+        index[i] = best
+        nan_index[i] = first_nan
+
+
+def rows_view(chunk, axis: int | None, xp=np):
+    """The chunk as a 2-d (outputs, values) view: the reduced axis last (``axis=None``:
+    all of it, flattened in C order).  A view wherever NumPy can make one (always for
+    C- or F-ordered chunks reduced over one axis, and for C-ordered ones reduced over
+    all); other layouts are copied."""
+    if axis is None:
+        return chunk.reshape(1, -1)
+    moved = xp.moveaxis(chunk, axis, -1)
+    return moved.reshape(-1, moved.shape[-1])
+
+
+def argminmax(chunk: np.ndarray, axis: int | None, want_max: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best non-NaN value, its first index along ``axis`` (or the flat C index for
+    ``axis=None``; -1 where there is none) and the first NaN's index (-1: none), each
+    flat over the output positions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value, index, nan_index = argminmax(np.array([[3.0, 1.0, 1.0], [np.nan, 2.0, 0.5]]), 1, False)
+    >>> value.tolist(), index.tolist(), nan_index.tolist()
+    ([1.0, 0.5], [1, 2], [-1, 0])
+    """
+    rows = rows_view(chunk, axis)
+    if rows.dtype == np.bool_:
+        rows = rows.view(np.uint8)
+    elif rows.dtype == np.float16:
+        rows = rows.astype(np.float32)
+    m = rows.shape[0]
+    value = np.empty(m, dtype=rows.dtype)
+    index = np.empty(m, dtype=np.int64)
+    nan_index = np.empty(m, dtype=np.int64)
+    _arg_rows(rows, want_max, value, index, nan_index)
+    return value, index, nan_index

@@ -27,7 +27,7 @@ from dask.core import flatten
 
 from . import cpu_kernels, dispatch
 from .layout import plan_walk
-from .states import MinMax, Moments, SumCount, merge_minmax, merge_moments, merge_sum_count
+from .states import ArgBest, MinMax, Moments, SumCount, merge_arg_best, merge_minmax, merge_moments, merge_sum_count
 
 
 @dataclass(frozen=True)
@@ -308,3 +308,74 @@ MOMENTS = Reduction(
     merge=merge_moments,
     finalize=_keep_state,
 )
+
+
+# --- the arg family: argmin, argmax, nanargmin, nanargmax -----------------------------
+# Chunks need their offsets in the whole array to report global indices, which
+# dask.array.reduction does not give a chunk function: `arg_reduce` builds the chunk
+# layer itself (as dask.array's own arg_reduction does) and hands it to the same tree
+# reduction, combine and aggregate as every other reduction.
+
+
+def _global_index(local: Any, xp: Any, chunk_shape: tuple[int, ...], axis: int | None, offsets: tuple[int, ...], shape: tuple[int, ...]) -> Any:
+    """Chunk-local indices (-1: none) as indices into the whole array."""
+    if not shape:
+        return local
+    if axis is not None:
+        return xp.where(local >= 0, local + offsets[axis], -1)
+    valid = local >= 0
+    multi = xp.unravel_index(xp.where(valid, local, 0), chunk_shape)
+    flat = xp.ravel_multi_index(tuple(i + o for i, o in zip(multi, offsets)), shape)
+    return xp.where(valid, flat, -1)
+
+
+def arg_chunk(
+    x: Any, *, reduction: Reduction, device: str, axis: int | None, offsets: tuple[int, ...], shape: tuple[int, ...], want_max: bool
+) -> ArgBest:
+    """The ArgBest state of one chunk, with global indices, in the keepdims shape."""
+    backend = dispatch.chunk_backend(x, device)
+    x = dispatch.to_host(x) if backend == "cpu" else dispatch.to_gpu(x)
+    xp = dispatch.array_module(x)
+    axes = tuple(range(x.ndim)) if axis is None else (axis,)
+    out_shape = _keepdims_shape(x.shape, axes)
+    if x.size == 0:
+        value = xp.zeros(out_shape, dtype=cpu_kernels.minmax_dtype(x.dtype))
+        none = xp.full(out_shape, -1, dtype=np.int64)
+        return ArgBest(value, none, none)
+    if backend == "cpu":
+        value, index, nan_index = cpu_kernels.argminmax(x, axis, want_max)
+    else:
+        value, index, nan_index = kernel_for("argminmax", "gpu")(x, axis, want_max, xp)
+    index = _global_index(index, xp, x.shape, axis, offsets, shape)
+    nan_index = _global_index(nan_index, xp, x.shape, axis, offsets, shape)
+    return ArgBest(value.reshape(out_shape), index.reshape(out_shape), nan_index.reshape(out_shape))
+
+
+def _arg_finalize(state: ArgBest, result_dtype: np.dtype, *, skipna: bool) -> Any:
+    value, index, nan_index = state
+    if skipna:
+        if bool((index < 0).any()):
+            raise ValueError("All-NaN slice encountered")
+        return index.astype(result_dtype)
+    xp = dispatch.array_module(index)
+    return xp.where(nan_index >= 0, nan_index, index).astype(result_dtype)
+
+
+def _built_by_arg_chunk(*args: Any) -> Any:
+    raise TypeError("arg reductions build their chunk states in arg_chunk")
+
+
+def _arg_family(name: str, want_max: bool, skipna: bool) -> Reduction:
+    return Reduction(
+        name=name,
+        kernel=_built_by_arg_chunk,
+        partial=_built_by_arg_chunk,
+        merge=functools.partial(merge_arg_best, want_max=want_max),
+        finalize=functools.partial(_arg_finalize, skipna=skipna),
+    )
+
+
+ARGMIN = _arg_family("argmin", want_max=False, skipna=False)
+ARGMAX = _arg_family("argmax", want_max=True, skipna=False)
+NANARGMIN = _arg_family("nanargmin", want_max=False, skipna=True)
+NANARGMAX = _arg_family("nanargmax", want_max=True, skipna=True)

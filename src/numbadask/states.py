@@ -135,3 +135,39 @@ def merge_moments(states: list[Moments]) -> Moments:
             lo, hi = xp.minimum(lo, other_lo), xp.maximum(hi, other_hi)
         merged = Moments(count_a + count_b, shift, a1 + b1, a2 + b2, lo, hi, merged.seen + other.seen)
     return merged
+
+
+class ArgBest(NamedTuple):
+    """Per output position: the best non-NaN value, its global index (-1: none yet) and
+    the global index of the first NaN (-1: none)."""
+
+    value: Any
+    index: Any
+    nan_index: Any
+
+
+def merge_arg_best(states: list[ArgBest], want_max: bool) -> ArgBest:
+    """Merge argmin (``want_max=False``) or argmax states; ties go to the smaller
+    index, so the result does not depend on the merge order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = ArgBest(np.array([2.0]), np.array([4]), np.array([-1]))
+    >>> b = ArgBest(np.array([2.0]), np.array([1]), np.array([7]))
+    >>> merge_arg_best([a, b], want_max=False)
+    ArgBest(value=array([2.]), index=array([1]), nan_index=array([7]))
+    """
+    value, index, nan_index = states[0]
+    for other in states[1:]:
+        value, other_value = _same_device(value, other.value)
+        index, other_index = _same_device(index, other.index)
+        nan_index, other_nan = _same_device(nan_index, other.nan_index)
+        xp = array_module(value)
+        better = other_value > value if want_max else other_value < value
+        tie = (other_value == value) & (other_index < index)
+        take = (other_index >= 0) & ((index < 0) | better | tie)
+        value = xp.where(take, other_value, value)
+        index = xp.where(take, other_index, index)
+        nan_index = xp.where((other_nan >= 0) & ((nan_index < 0) | (other_nan < nan_index)), other_nan, nan_index)
+    return ArgBest(value, index, nan_index)
