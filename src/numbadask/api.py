@@ -609,6 +609,7 @@ def _numpy_count(a: np.ndarray, dtype: Any = None) -> np.ndarray:
     return np.count_nonzero(a == a, axis=None) if dtype is None else np.asarray(0, dtype=dtype)
 
 
+@_with_parameters
 def mean(
     a: Any,
     axis: Axis = None,
@@ -622,44 +623,10 @@ def mean(
     Same signature, values, dtype and shape as :func:`dask.array.mean` (and so
     :func:`numpy.mean`), plus ``device``.  Every input dtype accumulates in float64
     (NumPy sums float32 in float32), so float32 means are as accurate as float64 ones
-    before the final cast.
+    before the final cast.  An empty slice gives NaN with NumPy's ``RuntimeWarning:
+    Mean of empty slice.`` (at compute time).
 
-    Parameters
-    ----------
-    a : dask.array.Array, numpy.ndarray or cupy.ndarray
-        Input; NumPy and CuPy arrays are wrapped as a one-chunk Dask array.
-    axis : None, int or tuple of ints, optional
-        Axes to average over (negative counts from the end); None means all.
-    dtype : dtype, optional
-        Result dtype.  Default: float64 for bool and integer input, else the input's.
-    keepdims : bool, optional
-        Keep the reduced axes with size 1.
-    split_every : int or dict, optional
-        Fan-in of Dask's tree reduction, as in :func:`dask.array.reduction`.  Default:
-        dask's ``split_every`` config if set, else 32 (partial states are small).
-    device : {"auto", "cpu", "gpu"}, optional
-        ``"auto"``: each chunk is reduced where it lives (NumPy chunk: CPU kernel; CuPy
-        chunk: CUDA kernel on its GPU).  ``"cpu"``: CuPy chunks are copied to the host.
-        ``"gpu"``: NumPy chunks are copied to the GPU (or, with
-        ``NUMBA_ENABLE_CUDASIM=1``, run through the CUDA kernels in Numba's simulator).
-
-    Returns
-    -------
-    dask.array.Array
-        Lazy result; its chunks are NumPy or CuPy arrays per ``device``.
-
-    Raises
-    ------
-    TypeError
-        Unsupported input dtype (complex, object, string, datetime) or ``axis``/``dtype``
-        of the wrong type.
-    numpy.exceptions.AxisError
-        An axis out of range.
-    ValueError
-        A repeated axis, or an unknown ``device``.
-    numbadask.GPUUnavailableError
-        ``device="gpu"`` with no usable GPU and the simulator off.
-
+    {parameters}
     Examples
     --------
     >>> import dask.array as da

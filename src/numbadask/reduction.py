@@ -57,10 +57,15 @@ def _zeros(*dtypes: type) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
     return empty
 
 
+#: The "kernel" of a partial state that the chunk's shape alone decides (count of
+#: integers): no data is read.
+SHAPE_ONLY = "shape_only"
+
 #: What each kernel returns for an empty chunk (same types as for any other chunk),
 #: so empty chunks need no kernel run.
 EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
     "sum_float64": _zeros(np.float64),
+    "shape_only": _zeros(np.float64),
     "nansum_float64": _zeros(np.float64, np.int64),
     "sum_int64": _zeros(np.int64),
     "minmax": cpu_kernels.minmax_empty,
@@ -84,7 +89,7 @@ def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str)
     x = dispatch.to_host(x) if backend == "cpu" else dispatch.to_gpu(x)
     xp = dispatch.array_module(x)
     name = reduction.kernel(x.dtype)
-    if x.size == 0:
+    if x.size == 0 or name == SHAPE_ONLY:
         return EMPTY_OUTPUTS[name](_keepdims_shape(x.shape, axes), x.dtype, xp)
     walk = plan_walk(x, axes, xp)
     if backend == "cpu":
@@ -181,7 +186,11 @@ SUM = _sum_family("sum", _exact_sum_kernel, _sum_finalize)
 NANSUM = _sum_family("nansum", _nan_sum_kernel, _sum_finalize)
 MEAN = _sum_family("mean", _float_sum_kernel, _mean_finalize)
 NANMEAN = _sum_family("nanmean", _nan_mean_kernel, _mean_finalize)
-COUNT = _sum_family("count", _nan_mean_kernel, _count_finalize)
+def _count_kernel(dtype: np.dtype) -> str:
+    return "nansum_float64" if dtype.kind == "f" else SHAPE_ONLY
+
+
+COUNT = _sum_family("count", _count_kernel, _count_finalize)
 
 
 # --- the min/max family: min, max, nanmin, nanmax, ptp --------------------------------
