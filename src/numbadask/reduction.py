@@ -65,7 +65,7 @@ SHAPE_ONLY = "shape_only"
 #: so empty chunks need no kernel run.
 EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
     "sum_float64": _zeros(np.float64),
-    "shape_only": _zeros(np.float64),
+    SHAPE_ONLY: _zeros(np.float64),
     "nansum_float64": _zeros(np.float64, np.int64),
     "sum_int64": _zeros(np.int64),
     "minmax": cpu_kernels.minmax_empty,
@@ -79,8 +79,6 @@ EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
 
 def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
 
 
 def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str) -> Any:
@@ -150,6 +148,10 @@ def _nan_mean_kernel(dtype: np.dtype) -> str:
     return "nansum_float64" if dtype.kind == "f" else "sum_float64"
 
 
+def _count_kernel(dtype: np.dtype) -> str:
+    return "nansum_float64" if dtype.kind == "f" else SHAPE_ONLY
+
+
 def _sum_count_partial(out: Any, x: Any, axes: tuple[int, ...]) -> SumCount:
     """NaN-skipping kernels count what they kept; otherwise the count is the shape's."""
     if isinstance(out, tuple):
@@ -186,10 +188,6 @@ SUM = _sum_family("sum", _exact_sum_kernel, _sum_finalize)
 NANSUM = _sum_family("nansum", _nan_sum_kernel, _sum_finalize)
 MEAN = _sum_family("mean", _float_sum_kernel, _mean_finalize)
 NANMEAN = _sum_family("nanmean", _nan_mean_kernel, _mean_finalize)
-def _count_kernel(dtype: np.dtype) -> str:
-    return "nansum_float64" if dtype.kind == "f" else SHAPE_ONLY
-
-
 COUNT = _sum_family("count", _count_kernel, _count_finalize)
 
 
