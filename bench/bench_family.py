@@ -26,7 +26,7 @@ from common import _plain_sum, bench_main, interleaved_times, machine_name  # no
 import numbadask  # noqa: E402
 
 MiB = 2**20
-FUNCTIONS = ["sum", "mean", "min", "max", "var", "nansum", "nanmean", "nanmin", "nanmax", "nanvar"]
+FUNCTIONS = ["sum", "mean", "min", "max", "var", "argmin", "nansum", "nanmean", "nanmin", "nanmax", "nanvar", "nanargmin"]
 
 
 def numbadask_moments(x):

@@ -619,23 +619,50 @@ def shifted_moments_minmax(walk: Walk) -> tuple[np.ndarray, ...]:
 
 
 @numba.njit(nogil=True, cache=True)
-def _arg_rows(rows, want_max, value, index, nan_index):
+def _first_equal(seg, value):
+    for j in range(seg.size):
+        if seg[j] == value:
+            return j
+    return -1
+
+
+@numba.njit(nogil=True, cache=True)
+def _first_nan(seg):
+    for j in range(seg.size):
+        if seg[j] != seg[j]:
+            return j
+    return -1
+
+
+@numba.njit(nogil=True, cache=True)
+def _arg_row(row, want_max, low, high):
+    """(best value, its first index or -1, first NaN index or -1) of one row.
+
+    Block by block: the vectorized min/max loop finds the block's best value and NaN
+    count; only a block that beats the best so far (or holds the first NaN) is scanned
+    again, from L1, for the index.  A branchy one-pass scan ran at 4.4 GB/s here."""
+    best = -1
+    best_v = row[0]
+    first_nan = -1
+    n = row.shape[0]
+    for b in range(0, n, BLOCK):
+        seg = row[b : min(b + BLOCK, n)]
+        lo, hi, count = _minmax_loop(seg, low, high)
+        if count < seg.size and first_nan < 0:
+            first_nan = b + _first_nan(seg)
+        if count == 0:
+            continue
+        v = hi if want_max else lo
+        if best < 0 or (v > best_v if want_max else v < best_v):
+            best_v = v
+            best = b + _first_equal(seg, v)
+    return best_v, best, first_nan
+
+
+@numba.njit(nogil=True, cache=True)
+def _arg_rows(rows, want_max, low, high, value, index, nan_index):
     for i in range(rows.shape[0]):
-        row = rows[i]
-        best = -1
-        first_nan = -1
-        v_best = row[0]
-        for j in range(row.shape[0]):
-            v = row[j]
-            if v != v:
-                if first_nan < 0:
-                    first_nan = j
-            elif best < 0 or (v > v_best if want_max else v < v_best):
-                best = j
-                v_best = v
-        value[i] = v_best
-        index[i] = best
-        nan_index[i] = first_nan
+        value[i], index[i], nan_index[i] = _arg_row(rows[i], want_max, low, high)
 
 
 def rows_view(chunk, axis: int | None, xp=np):
@@ -670,5 +697,6 @@ def argminmax(chunk: np.ndarray, axis: int | None, want_max: bool) -> tuple[np.n
     value = np.empty(m, dtype=rows.dtype)
     index = np.empty(m, dtype=np.int64)
     nan_index = np.empty(m, dtype=np.int64)
-    _arg_rows(rows, want_max, value, index, nan_index)
+    low, high = minmax_limits(rows.dtype)
+    _arg_rows(rows, want_max, low, high, value, index, nan_index)
     return value, index, nan_index
