@@ -268,10 +268,6 @@ def nanmean(
     return _sum_like(reduction.NANMEAN, np.nanmean, a, axis, dtype, keepdims, split_every, device)
 
 
-def _min_max_like(spec: Reduction, numpy_func: Any, a: Any, axis: Axis, keepdims: bool, split_every: Any, device: str) -> da.Array:
-    return _sum_like(spec, numpy_func, a, axis, None, keepdims, split_every, device)
-
-
 _MINMAX_DOC = """{summary}
 
     One read of each chunk finds its smallest and largest non-NaN values and counts the
@@ -294,7 +290,7 @@ def _minmax_function(spec: Reduction, numpy_func: Any, summary: str, nan_rule: s
         split_every: int | dict[int, int] | None = None,
         device: str = "auto",
     ) -> da.Array:
-        return _min_max_like(spec, numpy_func, a, axis, keepdims, split_every, device)
+        return _sum_like(spec, numpy_func, a, axis, None, keepdims, split_every, device)
 
     reduce.__name__ = reduce.__qualname__ = spec.name
     reduce.__doc__ = _MINMAX_DOC.format(summary=summary, nan_rule=nan_rule, name=spec.name, example=example)
