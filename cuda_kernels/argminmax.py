@@ -38,6 +38,15 @@ def _kernels(dtype: np.dtype, want_max: bool):
     def first(a, b):
         return a if a >= 0 and (b < 0 or a < b) else b
 
+    @cuda.jit(device=True)
+    def visit(v, j, best_v, best_j, first_nan):
+        """Element j of a row into the running (best value, its index, first NaN)."""
+        if v != v:
+            return best_v, best_j, first(first_nan, j)
+        if better(v, j, best_v, best_j):
+            return v, j, first_nan
+        return best_v, best_j, first_nan
+
     @cuda.jit
     def block_partials(rows, p_value, p_index, p_nan):
         s_value = cuda.shared.array(THREADS, value_type)
@@ -52,12 +61,7 @@ def _kernels(dtype: np.dtype, want_max: bool):
             first_nan = -1
             j = cuda.blockIdx.x * cuda.blockDim.x + tid
             while j < n:
-                v = rows[m, j]
-                if v != v:
-                    first_nan = first(first_nan, j)
-                elif better(v, j, best_v, best_j):
-                    best_v = v
-                    best_j = j
+                best_v, best_j, first_nan = visit(rows[m, j], j, best_v, best_j, first_nan)
                 j += step
             s_value[tid] = best_v
             s_index[tid] = best_j
@@ -103,12 +107,7 @@ def _kernels(dtype: np.dtype, want_max: bool):
             best_j = -1
             first_nan = -1
             for j in range(rows.shape[1]):
-                v = rows[m, j]
-                if v != v:
-                    first_nan = first(first_nan, j)
-                elif better(v, j, best_v, best_j):
-                    best_v = v
-                    best_j = j
+                best_v, best_j, first_nan = visit(rows[m, j], j, best_v, best_j, first_nan)
             value[m] = best_v
             index[m] = best_j
             nan_index[m] = first_nan

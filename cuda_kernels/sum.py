@@ -57,6 +57,15 @@ def _make_kernels(acc_type, skipna: bool):
     or not.  Built by a factory so both settings are compile-time constants."""
     zero = acc_type(0)
 
+    @cuda.jit(device=True)
+    def add(acc, n, value):
+        """One element into a running (sum, count); NaN skipped when skipna."""
+        v = acc_type(value)
+        if skipna:
+            keep = v == v
+            return acc + (v if keep else zero), n + keep
+        return acc + v, n
+
     @cuda.jit
     def block_partials(buf, base, kept, red, n_out, n_red, partials, counts):
         kept_sizes, kept_strides, kept_out = kept
@@ -71,13 +80,7 @@ def _make_kernels(acc_type, skipna: bool):
             n = 0
             r = cuda.blockIdx.x * cuda.blockDim.x + tid
             while r < n_red:
-                v = acc_type(buf[start + _reduced_offset(r, red_sizes, red_strides)])
-                if skipna:
-                    keep = v == v
-                    acc += v if keep else zero
-                    n += keep
-                else:
-                    acc += v
+                acc, n = add(acc, n, buf[start + _reduced_offset(r, red_sizes, red_strides)])
                 r += step
             shared[tid] = acc
             shared_n[tid] = n
@@ -117,13 +120,7 @@ def _make_kernels(acc_type, skipna: bool):
             acc = zero
             n = 0
             for r in range(n_red):
-                v = acc_type(buf[start + _reduced_offset(r, red_sizes, red_strides)])
-                if skipna:
-                    keep = v == v
-                    acc += v if keep else zero
-                    n += keep
-                else:
-                    acc += v
+                acc, n = add(acc, n, buf[start + _reduced_offset(r, red_sizes, red_strides)])
             out[m] = acc
             out_counts[m] = n
             m += cuda.gridsize(1)
