@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from .layout import Walk
+from .llvm_minmax import skip_nan_max, skip_nan_min
 
 #: Elements summed by one vectorized (reassociated) loop before compensation.
 BLOCK = 512
@@ -362,37 +363,27 @@ def sum_int64(walk: Walk) -> np.ndarray:
 
 @numba.njit(nogil=True, cache=True)
 def _minmax_loop(seg, lo, hi):
-    # Four independent running mins and maxes held in scalars: a single running min is
-    # a dependency chain (5 GB/s), lanes kept in a small array stay in memory (16 GB/s
-    # for min, max and count together), scalar lanes stay in registers.
-    lo0 = lo1 = lo2 = lo3 = lo
-    hi0 = hi1 = hi2 = hi3 = hi
+    # LLVM vectorizes this loop only through the intrinsics (see llvm_minmax): 31 GB/s
+    # per core for float64 where compare-select lanes gave 16-21 GB/s.  Reading the two
+    # halves side by side keeps more loads in flight: 30 -> 35.6 GB/s from memory.
+    half = seg.size // 2
+    lo2 = lo
+    hi2 = hi
     count = 0
-    whole = seg.size // 4 * 4
-    for i in range(0, whole, 4):
-        v0 = seg[i]
-        v1 = seg[i + 1]
-        v2 = seg[i + 2]
-        v3 = seg[i + 3]
-        lo0 = v0 if v0 < lo0 else lo0
-        lo1 = v1 if v1 < lo1 else lo1
-        lo2 = v2 if v2 < lo2 else lo2
-        lo3 = v3 if v3 < lo3 else lo3
-        hi0 = v0 if v0 > hi0 else hi0
-        hi1 = v1 if v1 > hi1 else hi1
-        hi2 = v2 if v2 > hi2 else hi2
-        hi3 = v3 if v3 > hi3 else hi3
-        count += (v0 == v0) + (v1 == v1) + (v2 == v2) + (v3 == v3)
-    for i in range(whole, seg.size):
+    for i in range(half):
         v = seg[i]
-        lo0 = v if v < lo0 else lo0
-        hi0 = v if v > hi0 else hi0
+        w = seg[half + i]
+        lo = skip_nan_min(lo, v)
+        hi = skip_nan_max(hi, v)
+        lo2 = skip_nan_min(lo2, w)
+        hi2 = skip_nan_max(hi2, w)
+        count += (v == v) + (w == w)
+    if seg.size % 2:
+        v = seg[seg.size - 1]
+        lo = skip_nan_min(lo, v)
+        hi = skip_nan_max(hi, v)
         count += v == v
-    lo0 = lo1 if lo1 < lo0 else lo0
-    lo2 = lo3 if lo3 < lo2 else lo2
-    hi0 = hi1 if hi1 > hi0 else hi0
-    hi2 = hi3 if hi3 > hi2 else hi2
-    return (lo2 if lo2 < lo0 else lo0), (hi2 if hi2 > hi0 else hi0), count
+    return skip_nan_min(lo, lo2), skip_nan_max(hi, hi2), count
 
 
 @numba.njit(nogil=True, cache=True)
