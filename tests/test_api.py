@@ -355,6 +355,6 @@ def test_moments_read_the_data_once():
     graph = {}
     for result in m:
         graph.update(dict(result.__dask_graph__()))
-    chunk_tasks = [k for k in graph if isinstance(k, tuple) and re.fullmatch(r"numbadask-moments-[0-9a-f]+", k[0])]
+    chunk_tasks = [k for k in graph if isinstance(k, tuple) and re.fullmatch(r"numbadask-moments-chunk-[0-9a-f]+", k[0])]
     assert len(chunk_tasks) == x.npartitions
     assert all(v.shape == (40,) for v in dask.compute(*m))

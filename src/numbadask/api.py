@@ -1,4 +1,4 @@
-"""The public reductions: validate like NumPy, then build a ``dask.array.reduction``."""
+"""The public reductions: validate like NumPy, then build the graph (:mod:`numbadask.graph`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import dask
 import numpy as np
 
-from . import dispatch, reduction
+from . import dispatch, graph, reduction
 from .reduction import Reduction
 
 if TYPE_CHECKING:
@@ -107,32 +107,41 @@ def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
     return meta_from_array(like, ndim=ndim, dtype=dtype)
 
 
+def _split_every(split_every: Any) -> Any:
+    return split_every or dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
+
+
 def _reduce(
     spec: Reduction,
     x: da.Array,
     axes: tuple[int, ...],
-    result_dtype: np.dtype,
+    result_dtype: Any,
     keepdims: bool,
     split_every: Any,
     device: str,
+    meta: Any = None,
 ) -> da.Array:
-    import dask.array as da
+    """Chunk states from ``spec``'s kernels, merged in a tree, finalized to the result."""
+    from dask.base import tokenize
 
-    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
-    if split_every is None:
-        split_every = dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
-    return da.reduction(
+    name = f"numbadask-{spec.name}"
+    states = graph.chunk_states(
         x,
-        chunk=partial(reduction.chunk, reduction=spec, device=device),
-        combine=partial(reduction.combine, reduction=spec),
-        aggregate=partial(reduction.aggregate, reduction=spec, result_dtype=result_dtype),
-        axis=axes,
-        keepdims=keepdims,
-        dtype=result_dtype,
-        split_every=split_every,
-        concatenate=False,
-        meta=result_meta(x, out_ndim, result_dtype, device),
-        name=f"numbadask-{spec.name}",
+        f"{name}-chunk-{tokenize(x, spec.name, axes, device)}",
+        axes,
+        partial(reduction.chunk, reduction=spec, axes=axes, device=device),
+    )
+    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    return graph.tree_reduce(
+        states,
+        axes,
+        partial(reduction.combine, reduction=spec),
+        partial(reduction.aggregate, reduction=spec, result_dtype=result_dtype),
+        keepdims,
+        result_dtype,
+        _split_every(split_every),
+        name,
+        result_meta(x, out_ndim, result_dtype, device) if meta is None else meta,
     )
 
 
@@ -443,28 +452,12 @@ def moments(
     >>> [round(float(v), 12) for v in dask.compute(m.count, m.mean, m.var, m.min, m.max)]
     [3.0, 2.333333333333, 1.555555555556, 1.0, 4.0]
     """
-    import dask.array as da
-
     x = as_dask_array(a, "moments")
     axes = normalize_axes(axis, x.ndim)
     ddof = check_ddof(ddof)
     dispatch.check_device(device)
-    spec = reduction.MOMENTS
-    if split_every is None:
-        split_every = dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
-    state = da.reduction(
-        x,
-        chunk=partial(reduction.chunk, reduction=spec, device=device),
-        combine=partial(reduction.combine, reduction=spec),
-        aggregate=partial(reduction.aggregate, reduction=spec, result_dtype=None),
-        axis=axes,
-        keepdims=True,
-        dtype=object,
-        split_every=split_every,
-        concatenate=False,
-        meta=np.empty((0,) * x.ndim, dtype=object),
-        name="numbadask-moments",
-    )
+    meta = np.empty((0,) * x.ndim, dtype=object)
+    state = _reduce(reduction.MOMENTS, x, axes, None, True, split_every, device, meta=meta)
     mean_dtype = result_dtype_of(np.mean, x.dtype, None)
     dtypes = {
         "count": np.dtype(np.int64),
@@ -496,12 +489,7 @@ def moments(
 def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bool, split_every: Any, device: str) -> da.Array:
     """Build an arg reduction: a chunk layer that knows each chunk's offsets, then
     dask.array's tree reduction with the same combine and aggregate as the others."""
-    import itertools
-
-    import dask.array as da
-    from dask.array.reductions import _tree_reduce
     from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
 
     x = as_dask_array(a, spec.name)
     if axis is not None:
@@ -514,32 +502,24 @@ def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bo
     if (x.size if axis is None else x.shape[axis]) == 0:
         raise ValueError(f"attempt to get {spec.name.removeprefix('nan')} of an empty sequence")
     dispatch.check_device(device)
-    if split_every is None:
-        split_every = dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
-    name = f"numbadask-{spec.name}-{tokenize(x, axis, device)}"
-    starts = [tuple(itertools.accumulate(c[:-1], initial=0)) for c in x.chunks]
-    graph = {
-        (name, *k): (
-            partial(reduction.arg_chunk, reduction=spec, device=device, axis=axis, offsets=offsets, shape=x.shape, want_max=want_max),
-            (x.name, *k),
-        )
-        for k, offsets in zip(itertools.product(*map(range, x.numblocks)), itertools.product(*starts))
-    }
-    chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
-    states = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=[x]), name, chunks, dtype=np.int64)
-    result = _tree_reduce(
-        states,
-        partial(reduction.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
+    states = graph.chunk_states(
+        x,
+        f"numbadask-{spec.name}-chunk-{tokenize(x, spec.name, axis, device)}",
         axes,
+        partial(reduction.arg_chunk, reduction=spec, device=device, axis=axis, shape=x.shape, want_max=want_max),
+        with_offsets=True,
+    )
+    return graph.tree_reduce(
+        states,
+        axes,
+        partial(reduction.combine, reduction=spec),
+        partial(reduction.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
         bool(keepdims),
         np.intp,
-        split_every,
-        partial(reduction.combine, reduction=spec),
-        name=f"numbadask-{spec.name}",
-        concatenate=False,
+        _split_every(split_every),
+        f"numbadask-{spec.name}",
+        result_meta(x, x.ndim if keepdims else x.ndim - len(axes), np.dtype(np.intp), device),
     )
-    result._meta = result_meta(x, result.ndim, np.dtype(np.intp), device)
-    return result
 
 
 _ARG_DOC = """{summary}

@@ -95,32 +95,36 @@ def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str)
     return kernel_for(name, "gpu")(walk, xp)
 
 
-def chunk(
-    x: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, device: str, computing_meta: bool = False
-) -> Any:
-    """Partial state of one chunk (``keepdims`` is always True here).
+def chunk(x: Any, *, reduction: Reduction, axes: tuple[int, ...], device: str) -> Any:
+    """Partial state of one chunk over ``axes``, in the keepdims shape."""
+    return reduction.partial(run_kernel(reduction, x, axes, device), x, axes)
 
-    Dask probes the chunk function with an empty array to learn the result's type,
-    passing ``computing_meta=True``; a state is no array, so the probe gets the input
-    back (as dask.array's own ``mean_chunk`` does), and the real meta is given to
-    ``dask.array.reduction`` by the caller.
-    """
+
+def combine(states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, computing_meta: bool = False) -> Any:
+    """Merge the (nested lists of) partial states of neighbouring chunks.
+
+    Dask probes the function with an empty array (``computing_meta=True``) to learn the
+    result's type; the probe gets its input back, and the real meta is set by
+    :func:`numbadask.graph.tree_reduce`."""
     if computing_meta:
-        return x
-    return reduction.partial(run_kernel(reduction, x, axis, device), x, axis)
-
-
-def combine(states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction) -> Any:
-    """Merge the (nested lists of) partial states of neighbouring chunks."""
+        return states
     if not isinstance(states, list):
         states = [states]
     return reduction.merge(list(flatten(states, container=list)))
 
 
 def aggregate(
-    states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, result_dtype: np.dtype
+    states: Any,
+    axis: tuple[int, ...],
+    keepdims: bool,
+    *,
+    reduction: Reduction,
+    result_dtype: np.dtype,
+    computing_meta: bool = False,
 ) -> Any:
     """Merge the last partial states and finalize them into the result block."""
+    if computing_meta:
+        return states
     result = reduction.finalize(combine(states, axis, True, reduction=reduction), result_dtype)
     if not keepdims:
         result = result.reshape(tuple(n for i, n in enumerate(result.shape) if i not in axis))
