@@ -108,7 +108,9 @@ def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
 
 
 def _split_every(split_every: Any) -> Any:
-    return split_every or dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
+    if split_every is not None:
+        return split_every
+    return dask.config.get("split_every", None) or DEFAULT_SPLIT_EVERY
 
 
 def _reduce(
@@ -138,7 +140,6 @@ def _reduce(
         partial(reduction.combine, reduction=spec),
         partial(reduction.aggregate, reduction=spec, result_dtype=result_dtype),
         keepdims,
-        result_dtype,
         _split_every(split_every),
         name,
         result_meta(x, out_ndim, result_dtype, device) if meta is None else meta,
@@ -515,7 +516,6 @@ def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bo
         partial(reduction.combine, reduction=spec),
         partial(reduction.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
         bool(keepdims),
-        np.intp,
         _split_every(split_every),
         f"numbadask-{spec.name}",
         result_meta(x, x.ndim if keepdims else x.ndim - len(axes), np.dtype(np.intp), device),

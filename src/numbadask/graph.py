@@ -1,10 +1,9 @@
-"""The Dask graph of a reduction: one task per chunk, then dask.array's tree reduction.
+"""The Dask graph of a reduction: one task per chunk, then a tree of merges.
 
 Every numbadask reduction is built here: a layer of chunk tasks that turn each chunk
-into a partial state, then ``dask.array.reductions._tree_reduce`` merging the states
-``split_every`` at a time (with ``concatenate=False``: states are tuples of arrays, not
-arrays to concatenate).  Building the chunk layer ourselves, rather than through
-``dask.array.reduction``, lets a chunk task know its block's position (arg-reductions
+into a partial state, then a tree of tasks merging the states ``split_every`` at a time
+(states are tuples of arrays: merged, never concatenated).  Building the graph
+ourselves, rather than through ``dask.array.reduction``, lets a chunk task know its block's position (arg-reductions
 need global offsets) and lets it refuse low-level fusion with an input that is already
 in memory.
 
@@ -19,11 +18,12 @@ tasks (reading a file, an elementwise op) still fuse with the chunk task as befo
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dask._task_spec import DataNode, GraphNode, Task, TaskRef
+from dask._task_spec import DataNode, GraphNode, List, Task, TaskRef
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -75,20 +75,72 @@ def chunk_states(
     return da.Array(HighLevelGraph.from_collections(name, graph, dependencies=[x]), name, chunks, meta=meta)
 
 
+def fan_in(split_every: int | dict[int, int], axes: tuple[int, ...]) -> dict[int, int]:
+    """States merged per task along each reduced axis (dask.array's rule: an int is
+    split evenly over the reduced axes, at least 2 each).
+
+    Examples
+    --------
+    >>> fan_in(32, (0,)), fan_in(16, (0, 1)), fan_in({1: 8}, (0, 1))
+    ({0: 32}, {0: 4, 1: 4}, {0: 2, 1: 8})
+    """
+    if isinstance(split_every, dict):
+        return {a: max(int(split_every.get(a, 2)), 2) for a in axes}
+    if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
+        raise ValueError(f"split_every must be an int >= 2 or a dict of them, got {split_every!r}")
+    return dict.fromkeys(axes, max(int(split_every ** (1 / (len(axes) or 1))), 2))
+
+
+def _merge_level(
+    name: str, numblocks: tuple[int, ...], fan: dict[int, int], out: str, func: Callable[..., Any], keepdims: bool = True
+) -> tuple[dict, tuple[int, ...]]:
+    """One level of the tree: each task merges up to ``fan[axis]`` neighbouring blocks
+    along each reduced axis (``keepdims=False``: the reduced axes leave the keys)."""
+    out_blocks = tuple(-(-n // fan[a]) if a in fan else n for a, n in enumerate(numblocks))
+    layer = {}
+    for index in itertools.product(*map(range, out_blocks)):
+        spans = [range(i * fan[a], min((i + 1) * fan[a], numblocks[a])) if a in fan else (i,) for a, i in enumerate(index)]
+        refs = [TaskRef((name, *inner)) for inner in itertools.product(*spans)]
+        key = (out, *(i for a, i in enumerate(index) if keepdims or a not in fan))
+        layer[key] = Task(key, func, List(*refs))
+    return layer, out_blocks
+
+
 def tree_reduce(
     states: da.Array,
     axes: tuple[int, ...],
     combine: Callable[..., Any],
     aggregate: Callable[..., Any],
     keepdims: bool,
-    dtype: Any,
-    split_every: Any,
+    split_every: int | dict[int, int],
     name: str,
     meta: Any,
 ) -> da.Array:
-    """Merge the chunk states ``split_every`` at a time down to one block per output."""
-    from dask.array.reductions import _tree_reduce
+    """Merge the chunk states ``split_every`` at a time down to one block per output:
+    ``combine(list_of_states, axis=axes, keepdims=True)`` on the inner levels, then
+    ``aggregate`` on the last, which makes the result block.
 
-    result = _tree_reduce(states, aggregate, axes, keepdims, dtype, split_every, combine, name=name, concatenate=False)
-    result._meta = meta
-    return result
+    The tree is built here, with Task objects, rather than by dask.array's private
+    ``_tree_reduce``: its tuple tasks cost Dask a conversion on every compute (about
+    2 ms of a 6 ms compute of 64 chunks, ``bench/NOTES.md``)."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    fan = fan_in(split_every, axes)
+    token = tokenize(states.name, axes, keepdims, fan, repr(combine), repr(aggregate))
+    layers = dict(states.dask.layers)
+    dependencies = dict(states.dask.dependencies)
+    current, numblocks = states.name, states.numblocks
+    level = 0
+    while any(numblocks[a] > fan[a] for a in axes):
+        out = f"{name}-partial{level}-{token}"
+        layers[out], numblocks = _merge_level(current, numblocks, fan, out, partial(combine, axis=axes, keepdims=True))
+        dependencies[out] = {current}
+        current, level = out, level + 1
+    out = f"{name}-{token}"
+    layers[out], _ = _merge_level(current, numblocks, fan, out, partial(aggregate, axis=axes, keepdims=keepdims), keepdims)
+    dependencies[out] = {current}
+    graph = HighLevelGraph(layers, dependencies)
+    chunks = tuple((1,) if a in fan else c for a, c in enumerate(states.chunks) if keepdims or a not in fan)
+    return da.Array(graph, out, chunks, meta=meta)

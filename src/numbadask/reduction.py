@@ -100,14 +100,8 @@ def chunk(x: Any, *, reduction: Reduction, axes: tuple[int, ...], device: str) -
     return reduction.partial(run_kernel(reduction, x, axes, device), x, axes)
 
 
-def combine(states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, computing_meta: bool = False) -> Any:
-    """Merge the (nested lists of) partial states of neighbouring chunks.
-
-    Dask probes the function with an empty array (``computing_meta=True``) to learn the
-    result's type; the probe gets its input back, and the real meta is set by
-    :func:`numbadask.graph.tree_reduce`."""
-    if computing_meta:
-        return states
+def combine(states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction) -> Any:
+    """Merge the (nested lists of) partial states of neighbouring chunks."""
     if not isinstance(states, list):
         states = [states]
     return reduction.merge(list(flatten(states, container=list)))
@@ -120,11 +114,8 @@ def aggregate(
     *,
     reduction: Reduction,
     result_dtype: np.dtype,
-    computing_meta: bool = False,
 ) -> Any:
     """Merge the last partial states and finalize them into the result block."""
-    if computing_meta:
-        return states
     result = reduction.finalize(combine(states, axis, True, reduction=reduction), result_dtype)
     if not keepdims:
         result = result.reshape(tuple(n for i, n in enumerate(result.shape) if i not in axis))
