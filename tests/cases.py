@@ -77,6 +77,32 @@ def numpy_count(a: np.ndarray, axis=None, keepdims=False):
 
 numpy_mean = in_float64(np.mean)
 
+
+def _first_best_non_nan(row: np.ndarray, want_max: bool) -> int:
+    valid = ~np.isnan(row)
+    best = row[valid].max() if want_max else row[valid].min()
+    return int(np.flatnonzero(valid & (row == best))[0])
+
+
+def nanarg_reference(want_max: bool):
+    """NumPy's nanargmin/nanargmax (errors, dtype, shape), with the index always a
+    non-NaN value's: NumPy fills NaN with the infinity it is looking for, so where the
+    extreme is that infinity it may return a NaN's index (numbadask never does)."""
+    numpy_func = in_float64(np.nanargmax if want_max else np.nanargmin)
+
+    def reference(a: np.ndarray, axis=None, keepdims=False):
+        want = np.asarray(numpy_func(a, axis=axis, keepdims=keepdims))  # NumPy's errors
+        if a.dtype.kind != "f" or want.size == 0:
+            return want[()]
+        wide = a.astype(np.float64)
+        if axis is None:
+            return np.asarray(_first_best_non_nan(wide.ravel(), want_max), dtype=want.dtype).reshape(want.shape)[()]
+        fixed = np.apply_along_axis(_first_best_non_nan, axis, wide, want_max)
+        return (np.expand_dims(fixed, axis) if keepdims else fixed).astype(want.dtype)[()]
+
+    return reference
+
+
 #: The comparison table: each numbadask function and its NumPy reference.
 REFERENCES = {
     "sum": in_float64(np.sum),
@@ -95,8 +121,8 @@ REFERENCES = {
     "nanstd": in_float64(np.nanstd),
     "argmin": in_float64(np.argmin),
     "argmax": in_float64(np.argmax),
-    "nanargmin": in_float64(np.nanargmin),
-    "nanargmax": in_float64(np.nanargmax),
+    "nanargmin": nanarg_reference(want_max=False),
+    "nanargmax": nanarg_reference(want_max=True),
 }
 
 #: What each function's dask.array counterpart is called, for dtype/shape checks.

@@ -10,7 +10,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numbadask
@@ -98,6 +98,25 @@ def check_mean(a, chunks, axis, keepdims, device, split_every=None):
 def test_matches_numpy(name, device, case, data, keepdims):
     a, chunks = case
     check_reduction(name, a, chunks, data.draw(axes_for(a.ndim)), keepdims, device)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FUNCTIONS)
+@settings(max_examples=4 * settings().max_examples)
+@given(
+    case=chunked_arrays(max_dims=4, max_side=12),
+    data=st.data(),
+    keepdims=st.booleans(),
+    split_every=st.sampled_from([None, 2, 3, 8]),
+    specials=st.sampled_from([(), (np.inf,), (-np.inf,), (np.inf, -np.inf, np.nan)]),
+)
+def test_fuzz_every_function(name, case, data, keepdims, split_every, specials):
+    """The larger budget: 4-d, +-inf among the NaNs, any tree depth (CPU kernels)."""
+    a, chunks = case
+    if a.dtype.kind == "f" and a.size and specials:
+        rng = np.random.default_rng(a.size)
+        a.reshape(-1)[rng.integers(0, a.size, 1 + a.size // 5)] = rng.choice(specials, 1 + a.size // 5)
+    check_reduction(name, a, chunks, data.draw(axes_for(a.ndim)), keepdims, "auto", split_every)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -33,7 +33,7 @@ from .api import (
     sum,
     var,
 )
-from .dispatch import GPUUnavailableError
+from .dispatch import ChunkError, GPUUnavailableError
 
 try:
     __version__ = version("numbadask")
@@ -41,6 +41,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "ChunkError",
     "GPUUnavailableError",
     "MomentsResult",
     "__version__",

@@ -132,6 +132,7 @@ def _reduce(
         f"{name}-chunk-{tokenize(x, spec.name, axes, device)}",
         axes,
         partial(reduction.chunk, reduction=spec, axes=axes, device=device),
+        f"numbadask.{spec.name} (kernel {spec.kernel(x.dtype)})",
     )
     out_ndim = x.ndim if keepdims else x.ndim - len(axes)
     return graph.tree_reduce(
@@ -508,6 +509,7 @@ def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bo
         f"numbadask-{spec.name}-chunk-{tokenize(x, spec.name, axis, device)}",
         axes,
         partial(reduction.arg_chunk, reduction=spec, device=device, axis=axis, shape=x.shape, want_max=want_max),
+        f"numbadask.{spec.name} (kernel argminmax)",
         with_offsets=True,
     )
     return graph.tree_reduce(
@@ -552,7 +554,11 @@ def _arg_function(spec: Reduction, want_max: bool, summary: str, nan_rule: str, 
 
 
 _ARG_NAN = "a slice holding NaN gives the index of its first NaN."
-_ARG_SKIP = "NaN are skipped; an all-NaN slice raises ``ValueError: All-NaN slice encountered``."
+_ARG_SKIP = (
+    "NaN are skipped; an all-NaN slice raises ``ValueError: All-NaN slice encountered``.  "
+    "The index is always a non-NaN value's: NumPy's version returns a NaN's index when the "
+    "extreme is an infinity that comes after a NaN (it replaces NaN by that infinity)."
+)
 
 argmin = _arg_function(reduction.ARGMIN, False, "Index of the minimum (:func:`numpy.argmin`).", _ARG_NAN, "[1, 0]")
 argmax = _arg_function(reduction.ARGMAX, True, "Index of the maximum (:func:`numpy.argmax`).", _ARG_NAN, "[1, 1]")

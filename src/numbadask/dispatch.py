@@ -32,6 +32,35 @@ class GPUUnavailableError(RuntimeError):
     """``device="gpu"`` was asked for where no GPU (nor the simulator) can run it."""
 
 
+class ChunkError(RuntimeError):
+    """One chunk could not be reduced: the message names the reduction and its kernel,
+    the block, the chunk's type, shape and dtype, and the cause (chained as
+    ``__cause__``)."""
+
+
+def failure_hint(error: BaseException) -> str:
+    """Advice for errors with a known remedy (by class name: CuPy is never imported).
+
+    Examples
+    --------
+    >>> class OutOfMemoryError(Exception): ...
+    >>> OutOfMemoryError.__module__ = "cupy.cuda.memory"
+    >>> failure_hint(OutOfMemoryError())[:31]
+    'the GPU ran out of memory: use '
+    >>> failure_hint(ValueError())
+    ''
+    """
+    kind = type(error)
+    if kind.__name__ == "OutOfMemoryError" and kind.__module__.startswith("cupy"):
+        return (
+            "the GPU ran out of memory: use smaller chunks (the kernels need no more than the chunk), "
+            "fewer chunks per GPU at once (threads per worker), or an RMM pool (LocalCUDACluster(rmm_pool_size=...))"
+        )
+    if kind.__name__ == "CudaAPIError" and "OUT_OF_MEMORY" in str(error):
+        return "the GPU ran out of memory: use smaller chunks or fewer threads per GPU worker"
+    return ""
+
+
 def is_cupy_array(x: Any) -> bool:
     """True for a CuPy array, decided without importing CuPy.
 
@@ -122,8 +151,10 @@ def chunk_backend(chunk: Any, device: str) -> Backend:
 
 
 def to_host(chunk: Any) -> np.ndarray:
-    """The chunk as a NumPy array (copied off the GPU when it is a CuPy array)."""
-    return chunk.get() if is_cupy_array(chunk) else np.asarray(chunk)
+    """The chunk as a NumPy array in native byte order (copied off the GPU when it is a
+    CuPy array; copied when its bytes are swapped, which no kernel reads)."""
+    chunk = chunk.get() if is_cupy_array(chunk) else np.asarray(chunk)
+    return chunk if chunk.dtype.isnative else chunk.astype(chunk.dtype.newbyteorder("="))
 
 
 def to_gpu(chunk: Any) -> Any:
@@ -140,7 +171,13 @@ def to_gpu(chunk: Any) -> Any:
     if reason:
         raise GPUUnavailableError(reason)
     cupy = importlib.import_module("cupy")
-    return cupy.asarray(chunk)
+    return cupy.asarray(to_host(chunk))
+
+
+def place(chunk: Any, device: str) -> tuple[Backend, Any]:
+    """The backend that reduces ``chunk`` and the chunk where that backend reads it."""
+    backend = chunk_backend(chunk, device)
+    return backend, (to_host(chunk) if backend == "cpu" else to_gpu(chunk))
 
 
 def array_module(chunk: Any) -> Any:

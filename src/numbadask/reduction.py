@@ -83,8 +83,7 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
 
 def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str) -> Any:
     """Reduce one chunk with the kernel for its backend; the output stays there."""
-    backend = dispatch.chunk_backend(x, device)
-    x = dispatch.to_host(x) if backend == "cpu" else dispatch.to_gpu(x)
+    backend, x = dispatch.place(x, device)
     xp = dispatch.array_module(x)
     name = reduction.kernel(x.dtype)
     if x.size == 0 or name == SHAPE_ONLY:
@@ -335,8 +334,7 @@ def arg_chunk(
     x: Any, *, reduction: Reduction, device: str, axis: int | None, offsets: tuple[int, ...], shape: tuple[int, ...], want_max: bool
 ) -> ArgBest:
     """The ArgBest state of one chunk, with global indices, in the keepdims shape."""
-    backend = dispatch.chunk_backend(x, device)
-    x = dispatch.to_host(x) if backend == "cpu" else dispatch.to_gpu(x)
+    backend, x = dispatch.place(x, device)
     xp = dispatch.array_module(x)
     axes = tuple(range(x.ndim)) if axis is None else (axis,)
     out_shape = _keepdims_shape(x.shape, axes)
