@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import dask
 import dask.array as da
 import numpy as np
 
@@ -43,11 +44,15 @@ def test_distributed_local_cluster_with_process_workers(rng):
     from distributed import Client, LocalCluster
 
     a = rng.random((400, 90))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster):
-            x = da.from_array(a, chunks=(70, 40)).persist()
-            np.testing.assert_allclose(numbadask.mean(x, axis=1).compute(), a.mean(axis=1), rtol=1e-12)
-            assert np.isclose(numbadask.mean(x).compute(), a.mean(), rtol=1e-12)
+    lazy = lambda x: [numbadask.mean(x, axis=1), numbadask.mean(x), *numbadask.moments(x, axis=0)]  # noqa: E731
+    local = dask.compute(*lazy(da.from_array(a, chunks=(70, 40))), scheduler="sync")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+        x = da.from_array(a, chunks=(70, 40)).persist()
+        np.testing.assert_allclose(numbadask.mean(x, axis=1).compute(), a.mean(axis=1), rtol=1e-12)
+        assert np.isclose(numbadask.mean(x).compute(), a.mean(), rtol=1e-12)
+        for _ in range(2):  # same bits as the local scheduler, run after run
+            for want, got in zip(local, dask.compute(*lazy(x))):
+                assert np.array_equal(want, got)
 
 
 def test_peak_memory_growth_is_far_below_a_chunk(rng):
