@@ -33,6 +33,7 @@ from .api import (
     sum,
     var,
 )
+from .clusters import cluster, connect
 from .dispatch import GPUUnavailableError
 
 try:
@@ -46,6 +47,8 @@ __all__ = [
     "__version__",
     "argmax",
     "argmin",
+    "cluster",
+    "connect",
     "count",
     "max",
     "mean",
