@@ -113,3 +113,18 @@ def test_to_gpus_keeps_the_meta_on_the_host():
     x = da.ones((4, 4), chunks=2)
     moved = clusters.to_gpus(x)
     assert type(moved._meta) is np.ndarray and moved.chunks == x.chunks  # no CuPy in the client
+
+
+def test_progress_bar_only_for_work_longer_than_a_second(capsys):
+    import io
+    import time
+
+    import dask
+
+    slow = dask.delayed(time.sleep)(1.3)
+    with clusters.runtime("threads") as rt:
+        rt.compute([da.ones(4, chunks=2).sum()], progress=True)
+        assert capsys.readouterr().out == ""  # quick work: no bar
+        rt.compute([slow], progress=True)
+        assert "100%" in capsys.readouterr().out
+    assert not clusters.is_terminal(io.StringIO())  # pytest's captured stdout is no terminal either
