@@ -5,7 +5,8 @@ The worker is a real process under a nanny with ``memory_limit``: Dask pauses it
 and kills it at 95% of that limit.  A worker process with numpy, numba, dask and
 distributed loaded and the kernels compiled holds about 230 MiB before any data, so
 the limit is 384 MiB (not the 64-100 MiB a bare process could live in) and the store
-is 1.2 GB, over three times the limit.  The worker's resident memory is sampled every
+is 1.2 GB, over three times the limit.  The job runs with its default chunks, which
+numbadask keeps to a sixteenth of a thread's share of the worker's limit.  The worker's resident memory is sampled every
 10 ms by a thread inside it while the job runs.
 """
 
@@ -81,11 +82,13 @@ def test_stats_over_zarr_larger_than_worker_memory(tmp_path, capsys):
             # Compile the kernels in the worker first: the baseline is the worker at work.
             client.compute(list(numbadask.moments(da.ones((64, 64), chunks=32)))).pop().result()
             (baseline,) = client.run(start_sampling).values()
-            argv = ["stats", str(store), "--scheduler", cluster.scheduler_address, "--chunks", f"{CHUNK_ROWS}x-1", "--json"]
-            assert cli.main(argv) == 0
+            # Default ("auto") chunks: kept to 12 MiB for this worker, not Dask's 128 MiB.
+            assert cli.main(["stats", str(store), "--scheduler", cluster.scheduler_address, "--json"]) == 0
             (peak,) = client.run(stop_sampling).values()
             assert client.run(os.getpid) == pids  # the nanny never had to restart it
-    out = json.loads(capsys.readouterr().out)["stats"]
+    result = json.loads(capsys.readouterr().out)
+    assert result["chunks"] == [CHUNK_ROWS, COLS] and result["workers"] == 1
+    out = result["stats"]
     # Seen here: baseline 205 MiB, peak 241 MiB.
     print(f"worker RSS: baseline {baseline / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB, limit {LIMIT / MiB:.0f} MiB")
     assert out["count"] == expected["count"]

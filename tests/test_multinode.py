@@ -36,8 +36,10 @@ def stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def test_stats_on_a_scheduler_with_two_worker_processes(tmp_path, capsys, rng):
+def test_stats_on_a_scheduler_with_two_worker_processes(tmp_path, capsys, rng, monkeypatch):
     from distributed import Client
+
+    from numbadask import clusters
 
     a = rng.standard_normal((500, 120)) * 3 + 7
     np.save(tmp_path / "a.npy", a)
@@ -51,6 +53,13 @@ def test_stats_on_a_scheduler_with_two_worker_processes(tmp_path, capsys, rng):
 
     try:
         start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard")
+        with Client(address, timeout=30):
+            pass  # the scheduler is up
+        # No worker yet: a clear error after the connect timeout, not a hang.
+        monkeypatch.setattr(clusters, "CONNECT_TIMEOUT_S", 1.0)
+        assert cli.main(["stats", "random:10", "--scheduler", address]) == 1
+        assert f"the Dask scheduler at {address} has no workers" in capsys.readouterr().err
+        monkeypatch.undo()
         for i in range(2):
             start("worker", address, "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1", "--name", f"w{i}")
         with Client(address, timeout=30) as client:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 SCHEDULERS: tuple[str, ...] = ("auto", "threads", "processes", "local", "local-cuda")
 ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss)://[^\s/]+:\d+/?")
 CONNECT_TIMEOUT_S = 5.0
+CHUNK_SHARE = 16  # see Runtime.chunk_bytes_cap
 CUDA_HINT = "pip install 'numbadask[cuda12]' (or [cuda13]), which brings dask-cuda"
 
 
@@ -164,7 +165,15 @@ class WorkerGPU:
 
 
 def worker_gpu() -> WorkerGPU:
-    """This process's :class:`WorkerGPU`; run on each worker by ``client.run``."""
+    """This process's :class:`WorkerGPU`; run on each worker by ``client.run``.
+
+    Examples
+    --------
+    >>> here = worker_gpu()
+    >>> here.real_gpu == (here.reason is None and not dispatch.simulator_enabled()
+    ...                   and bool(dispatch.visible_gpu_count()))
+    True
+    """
     reason = dispatch.gpu_unavailable_reason()
     real = reason is None and not dispatch.simulator_enabled() and (dispatch.visible_gpu_count() or 0) > 0
     return WorkerGPU(real, reason)
@@ -233,6 +242,23 @@ class Runtime:
     scheduler: str
     client: Client | None = None
     workers: list[WorkerGPU] = field(default_factory=list)
+
+    def chunk_bytes_cap(self) -> int | None:
+        """The largest chunk the smallest worker can hold a few of per thread, or None
+        where workers set no memory limit (threads, processes, unlimited workers).
+
+        A sixteenth of a thread's share of the worker's ``memory_limit``: room for the
+        chunk being reduced, the reader's buffers and the next chunk on every thread,
+        on top of the ~200 MiB a worker process holds before any data.
+        """
+        if self.client is None:
+            return None
+        caps = [
+            w["memory_limit"] // (max(1, w.get("nthreads", 1)) * CHUNK_SHARE)
+            for w in self.client.scheduler_info()["workers"].values()
+            if w.get("memory_limit")
+        ]
+        return min(caps) if caps else None
 
     def persist(self, x: da.Array) -> da.Array:
         """``x`` loaded into memory: the workers' for a cluster, this process's else."""
@@ -322,6 +348,13 @@ def _close(client: Client, owned: bool) -> None:
 
 
 def is_terminal(stream: Any = None) -> bool:
-    """True when ``stream`` (default stdout) is an interactive terminal."""
+    """True when ``stream`` (default stdout) is an interactive terminal.
+
+    Examples
+    --------
+    >>> import io
+    >>> is_terminal(io.StringIO())
+    False
+    """
     stream = sys.stdout if stream is None else stream
     return bool(getattr(stream, "isatty", lambda: False)())

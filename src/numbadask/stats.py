@@ -102,6 +102,14 @@ def lazy_stats(
     return out
 
 
+def _auto_chunk_bytes() -> int:
+    """Dask's "auto" chunk size (``array.chunk-size``, 128 MiB unless configured)."""
+    import dask
+    from dask.utils import parse_bytes
+
+    return parse_bytes(dask.config.get("array.chunk-size"))
+
+
 def default_source(memory_bytes: int | None = None) -> str:
     """The no-argument job's array: float64, min(1 GiB, an eighth of RAM).
 
@@ -220,7 +228,9 @@ def run_stats(
     axis, ddof, skipna
         As the reductions take them (``skipna`` picks the nan-versions).
     chunks : str or tuple
-        Dask's chunk spelling ("auto", "64MiB", ``(1000, -1)``).
+        Dask's chunk spelling ("auto", "64MiB", ``(1000, -1)``).  On a cluster whose
+        workers have a memory limit, "auto" chunks are kept to a sixteenth of a
+        thread's share of it (so a 384 MiB, 2-thread worker reads 12 MiB chunks).
     device : {"auto", "cpu", "gpu"}
     scheduler : str
         One of :data:`numbadask.clusters.SCHEDULERS` or ``tcp://HOST:PORT``.
@@ -241,6 +251,10 @@ def run_stats(
     # Build the graph once before any cluster starts: a bad axis fails in a second.
     lazy_stats(x, stats, axis, ddof, skipna, "cpu")
     with clusters.runtime(scheduler, device) as rt:
+        cap = rt.chunk_bytes_cap()
+        if chunks == "auto" and cap is not None and cap < _auto_chunk_bytes():
+            # Dask's "auto" (128 MiB) would not fit small workers several times over.
+            x = sources.open_source(source, f"{cap}B")
         api_device, moved = clusters.plan_device(device, rt.workers)
         data = clusters.to_gpus(x) if moved else x
         if persist:
