@@ -69,7 +69,7 @@ def print_stats(result: Any) -> None:
     print(f"numbadask {__version__} stats of {result.source}")
     print(
         f"  array {result.shape} {result.dtype}, {result.nbytes / 2**30:.3f} GiB in {nchunks} chunks of "
-        f"{result.chunksize}; axis {axis}; scheduler {result.scheduler} ({result.workers} workers); device {result.device}"
+        f"{result.chunksize}; axis {axis}; scheduler {result.scheduler} ({result.workers} worker{'s' if result.workers != 1 else ''}); device {result.device}"
     )
     width = max(len(name) for name in result.values)
     for name, value in result.values.items():

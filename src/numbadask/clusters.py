@@ -260,6 +260,15 @@ class Runtime:
         ]
         return min(caps) if caps else None
 
+    def run_everywhere(self, func: Any, *args: Any) -> None:
+        """``func(*args)`` once in each process that will run tasks: this one for
+        threads, every worker of a cluster; none for the process pool, whose
+        processes only live for one compute."""
+        if self.client is not None:
+            self.client.run(func, *args)
+        elif self.scheduler == "threads":
+            func(*args)
+
     def persist(self, x: da.Array) -> da.Array:
         """``x`` loaded into memory: the workers' for a cluster, this process's else."""
         if self.client is None:
@@ -292,7 +301,12 @@ class Runtime:
                 wait(futures, timeout=1.0)
             except TimeoutError:
                 show_progress(futures)
-        return self.client.gather(futures)
+        try:
+            return self.client.gather(futures)
+        finally:
+            # Let go of the results on the workers before any shutdown: a cluster
+            # stopped while the client still wants them logs "lost computed tasks".
+            self.client.cancel(futures)
 
 
 @contextlib.contextmanager

@@ -110,6 +110,29 @@ def _auto_chunk_bytes() -> int:
     return parse_bytes(dask.config.get("array.chunk-size"))
 
 
+def compile_kernels(
+    dtype: str, ndim: int, stats: Sequence[str] | None, axis: Any, ddof: int, skipna: bool, device: str, on_gpu: bool
+) -> None:
+    """Run the same statistics on a tiny array of the same dtype and rank, here and at
+    once, so that Numba compiles the kernels before the timed compute (a first run on
+    a fresh install otherwise spends seconds compiling and reports that as GB/s).
+
+    Examples
+    --------
+    >>> compile_kernels("float32", 2, ["mean"], 0, 0, False, "cpu", False)
+    """
+    import dask
+    import dask.array as da
+
+    tiny = np.ones((2,) * ndim, dtype=dtype)
+    if on_gpu:
+        import cupy
+
+        tiny = cupy.asarray(tiny)
+    x = da.from_array(tiny, chunks=-1, asarray=False)
+    dask.compute(*lazy_stats(x, stats, axis, ddof, skipna, device).values(), scheduler="sync")
+
+
 def default_source(memory_bytes: int | None = None) -> str:
     """The no-argument job's array: float64, min(1 GiB, an eighth of RAM).
 
@@ -259,6 +282,7 @@ def run_stats(
         data = clusters.to_gpus(x) if moved else x
         if persist:
             data = rt.persist(data)
+        rt.run_everywhere(compile_kernels, str(x.dtype), x.ndim, stats, axis, ddof, skipna, api_device, moved)
         lazy = lazy_stats(data, stats, axis, ddof, skipna, api_device)
         if moved or api_device == "gpu":
             lazy = {k: v.map_blocks(dispatch.to_host, meta=np.empty((0,) * v.ndim, v.dtype)) for k, v in lazy.items()}
