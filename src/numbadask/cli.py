@@ -62,14 +62,32 @@ def _format_value(value: np.ndarray) -> str:
     return f"{body}  (shape {value.shape})"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def format_bytes(nbytes: int) -> str:
+    """``1536`` -> ``"1.50 KiB"``: the largest binary unit that keeps a leading digit.
+
+    Examples
+    --------
+    >>> format_bytes(2**30), format_bytes(3 * 2**19), format_bytes(12)
+    ('1.00 GiB', '1.50 MiB', '12 B')
+    """
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.2f} {unit}"
+    return f"{nbytes} B"
+
+
 def print_stats(result: Any) -> None:
     """The human-readable table of a :class:`numbadask.stats.StatsResult`."""
     axis = "all" if result.axis is None else result.axis
     nchunks = int(np.prod([-(-s // c) if c else 1 for s, c in zip(result.shape, result.chunksize)]))
     print(f"numbadask {__version__} stats of {result.source}")
     print(
-        f"  array {result.shape} {result.dtype}, {result.nbytes / 2**30:.3f} GiB in {nchunks} chunks of "
-        f"{result.chunksize}; axis {axis}; scheduler {result.scheduler} ({result.workers} worker{'s' if result.workers != 1 else ''}); device {result.device}"
+        f"  array {result.shape} {result.dtype}, {format_bytes(result.nbytes)} in {_plural(nchunks, 'chunk')} of "
+        f"{result.chunksize}; axis {axis}; scheduler {result.scheduler} ({_plural(result.workers, 'worker')}); device {result.device}"
     )
     width = max(len(name) for name in result.values)
     for name, value in result.values.items():
