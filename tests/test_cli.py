@@ -174,6 +174,14 @@ def test_error_unreachable_scheduler_fails_fast(capsys, monkeypatch):
     assert time.monotonic() - start < 10
 
 
+def test_bench_errors(capsys, monkeypatch):
+    from numbadask import dispatch
+
+    assert "bench cannot time 'median'" in error_of(capsys, "bench", "--functions", "mean,median")
+    monkeypatch.setattr(dispatch, "gpu_unavailable_reason", lambda: "no GPU here (test)")
+    assert "no GPU here (test)" in error_of(capsys, "bench", "--device", "gpu")
+
+
 def test_error_bad_axis_names_the_axis(capsys):
     assert "axis 5" in error_of(capsys, "stats", "random:10x10", "--axis", "5")
 
