@@ -187,8 +187,9 @@ def test_error_bad_axis_names_the_axis(capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(Exception, match="no such file"):
-        cli.main(["stats", str(tmp_path / "nope.npy"), "--debug"])
+    for argv in (["stats", str(tmp_path / "nope.npy"), "--debug"], ["--debug", "stats", str(tmp_path / "nope.npy")]):
+        with pytest.raises(Exception, match="no such file"):
+            cli.main(argv)
 
 
 def test_usage_errors_exit_2(capsys):

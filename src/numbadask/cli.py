@@ -192,14 +192,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --debug before or after the command; SUPPRESS keeps a subcommand's default from
+    # overwriting `numbadask --debug stats ...`.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     parser = argparse.ArgumentParser(
         prog="numbadask",
-        parents=[common],
         description="Fast, exact reductions over Dask arrays with a Numba kernel per chunk. "
         "With no command: `numbadask stats` of a synthetic array of min(1 GiB, RAM/8), held in memory.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--version", action="version", version=f"numbadask {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{stats,info,bench}")
 
