@@ -231,6 +231,15 @@ def device_label(api_device: str, moved: bool) -> str:
     return "CPU"
 
 
+def _fit_chunks_to_workers(x: da.Array, source: str, chunks: Any, rt: clusters.Runtime) -> da.Array:
+    """``x`` reopened with smaller "auto" chunks where Dask's (128 MiB) would not fit
+    the workers' memory limits several times over; else ``x`` as it is."""
+    cap = rt.chunk_bytes_cap()
+    if chunks != "auto" or cap is None or cap >= _auto_chunk_bytes():
+        return x
+    return sources.open_source(source, f"{cap}B")
+
+
 def run_stats(
     source: str,
     stats: Sequence[str] | None = None,
@@ -277,17 +286,14 @@ def run_stats(
     # Build the graph once before any cluster starts: a bad axis fails in a second.
     lazy_stats(x, stats, axis, ddof, skipna, "cpu")
     with clusters.runtime(scheduler, device) as rt:
-        cap = rt.chunk_bytes_cap()
-        if chunks == "auto" and cap is not None and cap < _auto_chunk_bytes():
-            # Dask's "auto" (128 MiB) would not fit small workers several times over.
-            x = sources.open_source(source, f"{cap}B")
+        x = _fit_chunks_to_workers(x, source, chunks, rt)
         api_device, moved = clusters.plan_device(device, rt.workers)
         data = clusters.to_gpus(x) if moved else x
         if persist:
             data = rt.persist(data)
         rt.run_everywhere(compile_kernels, str(x.dtype), x.ndim, stats, axis, ddof, skipna, api_device, moved)
         lazy = lazy_stats(data, stats, axis, ddof, skipna, api_device)
-        if moved or api_device == "gpu":
+        if moved or api_device == "gpu":  # results come back as NumPy: no CuPy in the client
             lazy = {k: v.map_blocks(dispatch.to_host, meta=np.empty((0,) * v.ndim, v.dtype)) for k, v in lazy.items()}
         elapsed, values = timed(lambda: rt.compute(list(lazy.values()), progress))
     return StatsResult(
