@@ -62,10 +62,6 @@ def _format_value(value: np.ndarray) -> str:
     return f"{body}  (shape {value.shape})"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def format_bytes(nbytes: int) -> str:
     """``1536`` -> ``"1.50 KiB"``: the largest binary unit that keeps a leading digit.
 
@@ -86,8 +82,8 @@ def print_stats(result: Any) -> None:
     nchunks = int(np.prod([-(-s // c) if c else 1 for s, c in zip(result.shape, result.chunksize)]))
     print(f"numbadask {__version__} stats of {result.source}")
     print(
-        f"  array {result.shape} {result.dtype}, {format_bytes(result.nbytes)} in {_plural(nchunks, 'chunk')} of "
-        f"{result.chunksize}; axis {axis}; scheduler {result.scheduler} ({_plural(result.workers, 'worker')}); device {result.device}"
+        f"  array {result.shape} {result.dtype}, {format_bytes(result.nbytes)} in {nchunks} chunk{'' if nchunks == 1 else 's'} of "
+        f"{result.chunksize}; axis {axis}; scheduler {result.scheduler} ({result.workers} {result.worker_kind}); device {result.device}"
     )
     width = max(len(name) for name in result.values)
     for name, value in result.values.items():

@@ -243,6 +243,23 @@ class Runtime:
     client: Client | None = None
     workers: list[WorkerGPU] = field(default_factory=list)
 
+    def size(self) -> tuple[int, str]:
+        """How many run tasks at once, and what they are: ``(2, "threads")``,
+        ``(4, "processes")`` or ``(3, "workers")``.
+
+        Examples
+        --------
+        >>> Runtime("threads").size()[1]
+        'threads'
+        """
+        if self.client is not None:
+            return len(self.workers), "workers"
+        import os
+
+        import dask
+
+        return int(dask.config.get("num_workers", None) or os.cpu_count() or 1), self.scheduler
+
     def chunk_bytes_cap(self) -> int | None:
         """The largest chunk the smallest worker can hold a few of per thread, or None
         where workers set no memory limit (threads, processes, unlimited workers).

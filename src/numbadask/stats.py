@@ -169,7 +169,8 @@ class StatsResult:
     axis: Any
     device: str
     scheduler: str
-    workers: int
+    workers: int  # threads, processes or cluster workers running tasks at once
+    worker_kind: str  # "threads", "processes" or "workers"
     elapsed_s: float
     values: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -190,6 +191,7 @@ class StatsResult:
             "device": self.device,
             "scheduler": self.scheduler,
             "workers": self.workers,
+            "worker_kind": self.worker_kind,
             "elapsed_s": self.elapsed_s,
             "gbps": self.gbps,
             "stats": {name: json_value(v) for name, v in self.values.items()},
@@ -305,7 +307,8 @@ def run_stats(
         axis=axis,
         device=device_label(api_device, moved),
         scheduler=rt.scheduler,
-        workers=len(rt.workers),
+        workers=rt.size()[0],
+        worker_kind=rt.size()[1],
         elapsed_s=elapsed,
         values={name: np.asarray(v) for name, v in zip(lazy, values)},
     )
