@@ -242,6 +242,7 @@ class Runtime:
     scheduler: str
     client: Client | None = None
     workers: list[WorkerGPU] = field(default_factory=list)
+    held: list[Any] = field(default_factory=list)  # persisted on the workers: released at the end
 
     def size(self) -> tuple[int, str]:
         """How many run tasks at once, and what they are: ``(2, "threads")``,
@@ -286,38 +287,36 @@ class Runtime:
         elif self.scheduler == "threads":
             func(*args)
 
-    def persist(self, x: da.Array) -> da.Array:
-        """``x`` loaded into memory: the workers' for a cluster, this process's else."""
+    def persist(self, x: da.Array, progress: bool = False) -> da.Array:
+        """``x`` loaded into memory: the workers' for a cluster, this process's else
+        (with a progress bar as :meth:`compute` shows one)."""
         if self.client is None:
             import dask
 
-            with dask.config.set(scheduler=self.scheduler):
+            with _local_progress(progress), dask.config.set(scheduler=self.scheduler):
                 return x.persist()
         x = self.client.persist(x)
-        from distributed import wait
-
-        wait(x)
+        self.held.append(x)
+        _wait_with_progress(x, progress)
         return x
+
+    def release(self) -> None:
+        """Let go of what :meth:`persist` put on the workers (before a shutdown, which
+        otherwise logs the loss of computed tasks)."""
+        if self.client is not None and self.held:
+            self.client.cancel(self.held)
+        self.held.clear()
 
     def compute(self, arrays: Sequence[Any], progress: bool) -> list[Any]:
         """Compute ``arrays`` together (one pass over shared inputs), with a progress
         bar when ``progress`` and the work outlasts a second."""
         if self.client is None:
             import dask
-            from dask.diagnostics import ProgressBar
 
-            bar = ProgressBar(minimum=1.0) if progress else contextlib.nullcontext()
-            with bar, dask.config.set(scheduler=self.scheduler):
+            with _local_progress(progress), dask.config.set(scheduler=self.scheduler):
                 return list(dask.compute(*arrays))
-        from distributed import progress as show_progress
-        from distributed import wait
-
         futures = self.client.compute(list(arrays))
-        if progress:
-            try:
-                wait(futures, timeout=1.0)
-            except TimeoutError:
-                show_progress(futures)
+        _wait_with_progress(futures, progress)
         try:
             return self.client.gather(futures)
         finally:
@@ -326,9 +325,31 @@ class Runtime:
             self.client.cancel(futures)
 
 
+def _local_progress(progress: bool) -> Any:
+    """Dask's local ProgressBar, shown once work has run a second; or nothing."""
+    if not progress:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0)
+
+
+def _wait_with_progress(futures: Any, progress: bool) -> None:
+    """Wait for distributed work, showing ``distributed.progress`` after a second."""
+    from distributed import progress as show_progress
+    from distributed import wait
+
+    try:
+        wait(futures, timeout=1.0 if progress else None)
+    except TimeoutError:
+        show_progress(futures)
+
+
 @contextlib.contextmanager
 def runtime(scheduler: str, device: str = "auto", n_workers: int | None = None) -> Iterator[Runtime]:
     """Start (or join) the scheduler named by ``--scheduler``; stop what was started.
+
+    ``device="cpu"`` keeps "auto" from choosing a ``LocalCUDACluster``.
 
     Examples
     --------
@@ -337,9 +358,8 @@ def runtime(scheduler: str, device: str = "auto", n_workers: int | None = None) 
     ...     rt.scheduler, rt.client, rt.compute([da.ones(4, chunks=2).sum()], progress=False)
     ('threads', None, [np.float64(4.0)])
     """
-    scheduler = resolve_scheduler(
-        check_scheduler(scheduler), dispatch.visible_gpu_count(), importlib.util.find_spec("dask_cuda") is not None
-    )
+    gpus = 0 if device == "cpu" else dispatch.visible_gpu_count()  # --device cpu: no CUDA cluster
+    scheduler = resolve_scheduler(check_scheduler(scheduler), gpus, importlib.util.find_spec("dask_cuda") is not None)
     if scheduler in ("threads", "processes"):
         yield Runtime(scheduler, None, [worker_gpu()])
         return
@@ -354,8 +374,12 @@ def runtime(scheduler: str, device: str = "auto", n_workers: int | None = None) 
         client = connect(scheduler, timeout=CONNECT_TIMEOUT_S)
     try:
         _wait_for_a_worker(client, scheduler)
-        workers = list(client.run(worker_gpu).values())
-        yield Runtime(scheduler, client, workers)
+        rt = Runtime(scheduler, client, list(client.run(worker_gpu).values()))
+        try:
+            yield rt
+        finally:
+            with contextlib.suppress(Exception):  # the cluster is going anyway
+                rt.release()
     finally:
         _close(client, owned=scheduler in ("local", "local-cuda"))
 

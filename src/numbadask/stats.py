@@ -292,7 +292,7 @@ def run_stats(
         api_device, moved = clusters.plan_device(device, rt.workers)
         data = clusters.to_gpus(x) if moved else x
         if persist:
-            data = rt.persist(data)
+            data = rt.persist(data, progress)
         rt.run_everywhere(compile_kernels, str(x.dtype), x.ndim, stats, axis, ddof, skipna, api_device, moved)
         lazy = lazy_stats(data, stats, axis, ddof, skipna, api_device)
         if moved or api_device == "gpu":  # results come back as NumPy: no CuPy in the client
