@@ -30,7 +30,8 @@ step "GPU benchmark"
 timeout 180 python3 bench/bench_gpu.py --out "$OUT" 2>&1 | tee "$OUT/bench.txt" || status=1
 
 step "main job on the GPU"
-timeout 45 python3 -m numbadask.cli --device gpu 2>&1 | tee "$OUT/main-job.txt" || status=1
+timeout 30 python3 -m numbadask.cli info 2>&1 | tee "$OUT/info.txt" || status=1
+timeout 45 python3 -m numbadask.cli stats --device gpu 2>&1 | tee "$OUT/main-job.txt" || status=1
 
 step "tests on the GPU"
 per_test=$(python3 -c 'import pytest_timeout' 2>/dev/null && echo --timeout=90 || true)

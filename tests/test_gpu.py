@@ -96,3 +96,27 @@ def test_local_cuda_cluster(cupy, rng):
         assert_matches(got, a.mean(axis=0))
         # device="gpu" is checked by the workers, not the client.
         assert_matches(numbadask.mean(x, device="gpu").compute(), a.mean())
+
+
+def test_stats_moves_host_file_chunks_to_the_gpu(tmp_path, rng):
+    """`numbadask stats` on a GPU machine: chunks read from a .npy file move to the GPU
+    (device auto on the threaded scheduler, whose one worker is this GPU machine)."""
+    from numbadask.stats import run_stats
+
+    a = rng.random((2000, 300))
+    np.save(tmp_path / "a.npy", a)
+    result = run_stats(str(tmp_path / "a.npy"), stats=["mean", "max"], axis=0, chunks=(500, 300), scheduler="threads")
+    assert result.device == "GPU"
+    np.testing.assert_allclose(result.values["mean"], a.mean(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(result.values["max"], a.max(axis=0))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dask_cuda") is None, reason="needs dask-cuda")
+def test_stats_on_a_local_cuda_cluster(tmp_path, rng):
+    from numbadask.stats import run_stats
+
+    a = rng.random((2000, 300))
+    np.save(tmp_path / "a.npy", a)
+    result = run_stats(str(tmp_path / "a.npy"), chunks=(500, 300), scheduler="local-cuda")
+    assert result.device == "GPU" and result.workers >= 1
+    assert float(result.values["mean"]) == pytest.approx(a.mean(), rel=1e-12)

@@ -24,3 +24,18 @@ def test_two_commands_match_ci():
     assert install_and_run == "python -m pip install . && numbadask"
     ci = (README.parent / ".ci" / "run").read_text()
     assert install_and_test in ci
+
+
+def test_documented_commands_parse():
+    """Every `numbadask ...` command line in the README is one the CLI accepts."""
+    import shlex
+
+    from numbadask import cli
+
+    bash = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL))
+    lines = [line.split("#")[0].strip() for line in bash.splitlines()]
+    commands = [shlex.split(line)[1:] for line in lines if line.startswith("numbadask ")]
+    assert len(commands) >= 6
+    parser = cli.build_parser()
+    for argv in commands:
+        parser.parse_args(cli._with_default_command(argv))

@@ -33,6 +33,7 @@ from .api import (
     sum,
     var,
 )
+from .clusters import cluster, connect
 from .dispatch import ChunkError, GPUUnavailableError
 
 try:
@@ -47,6 +48,8 @@ __all__ = [
     "__version__",
     "argmax",
     "argmin",
+    "cluster",
+    "connect",
     "count",
     "max",
     "mean",

@@ -100,6 +100,19 @@ def _visible_gpu_count() -> int | None:
     return count
 
 
+def visible_gpu_count() -> int | None:
+    """GPUs this process can see, asked of NVML (no CUDA context), or None when
+    NVML is not installed and so cannot tell.
+
+    Examples
+    --------
+    >>> count = visible_gpu_count()
+    >>> count is None or count >= 0
+    True
+    """
+    return _visible_gpu_count()
+
+
 def gpu_unavailable_reason() -> str | None:
     """Why this process cannot run the CUDA kernels, or None when it can (or might).
 
