@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import dask
 import numpy as np
 
-from . import dispatch, graph, reduction
-from .reduction import Reduction
+from . import dispatch, graph, specs
+from .specs import Reduction
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -129,14 +129,14 @@ def _reduce(
         x,
         f"{name}-chunk-{tokenize(x, spec.name, axes, device)}",
         axes,
-        partial(reduction.chunk, reduction=spec, axes=axes, device=device),
+        partial(specs.chunk, reduction=spec, axes=axes, device=device),
     )
     out_ndim = x.ndim if keepdims else x.ndim - len(axes)
     return graph.tree_reduce(
         states,
         axes,
-        partial(reduction.combine, reduction=spec),
-        partial(reduction.aggregate, reduction=spec, result_dtype=result_dtype),
+        partial(specs.combine, reduction=spec),
+        partial(specs.aggregate, reduction=spec, result_dtype=result_dtype),
         keepdims,
         result_dtype,
         _split_every(split_every),
@@ -227,7 +227,7 @@ def sum(
     >>> numbadask.sum(x, axis=0).compute()
     array([12, 15, 18, 21])
     """
-    return _sum_like(reduction.SUM, np.sum, a, axis, dtype, keepdims, split_every, device)
+    return _sum_like(specs.SUM, np.sum, a, axis, dtype, keepdims, split_every, device)
 
 
 @_with_parameters
@@ -250,7 +250,7 @@ def nansum(
     >>> float(numbadask.nansum(np.array([1.0, np.nan, 2.0])).compute())
     3.0
     """
-    return _sum_like(reduction.NANSUM, np.nansum, a, axis, dtype, keepdims, split_every, device)
+    return _sum_like(specs.NANSUM, np.nansum, a, axis, dtype, keepdims, split_every, device)
 
 
 @_with_parameters
@@ -274,7 +274,7 @@ def nanmean(
     >>> float(numbadask.nanmean(np.array([1.0, np.nan, 2.0])).compute())
     1.5
     """
-    return _sum_like(reduction.NANMEAN, np.nanmean, a, axis, dtype, keepdims, split_every, device)
+    return _sum_like(specs.NANMEAN, np.nanmean, a, axis, dtype, keepdims, split_every, device)
 
 
 _MINMAX_DOC = """{summary}
@@ -309,11 +309,11 @@ def _minmax_function(spec: Reduction, numpy_func: Any, summary: str, nan_rule: s
 _PROPAGATES = "a slice holding NaN gives NaN, as in NumPy."
 _SKIPS = 'NaN are skipped; an all-NaN slice gives NaN with NumPy\'s ``RuntimeWarning: All-NaN slice encountered``.'
 
-min = _minmax_function(reduction.MIN, np.min, "Minimum along the given axes (:func:`numpy.min`).", _PROPAGATES, "[nan,  2.]")
-max = _minmax_function(reduction.MAX, np.max, "Maximum along the given axes (:func:`numpy.max`).", _PROPAGATES, "[nan,  5.]")
-nanmin = _minmax_function(reduction.NANMIN, np.nanmin, "Minimum ignoring NaN (:func:`numpy.nanmin`).", _SKIPS, "[1., 2.]")
-nanmax = _minmax_function(reduction.NANMAX, np.nanmax, "Maximum ignoring NaN (:func:`numpy.nanmax`).", _SKIPS, "[3., 5.]")
-ptp = _minmax_function(reduction.PTP, np.ptp, "Range, maximum minus minimum (:func:`numpy.ptp`).", _PROPAGATES, "[nan,  3.]")
+min = _minmax_function(specs.MIN, np.min, "Minimum along the given axes (:func:`numpy.min`).", _PROPAGATES, "[nan,  2.]")
+max = _minmax_function(specs.MAX, np.max, "Maximum along the given axes (:func:`numpy.max`).", _PROPAGATES, "[nan,  5.]")
+nanmin = _minmax_function(specs.NANMIN, np.nanmin, "Minimum ignoring NaN (:func:`numpy.nanmin`).", _SKIPS, "[1., 2.]")
+nanmax = _minmax_function(specs.NANMAX, np.nanmax, "Maximum ignoring NaN (:func:`numpy.nanmax`).", _SKIPS, "[3., 5.]")
+ptp = _minmax_function(specs.PTP, np.ptp, "Range, maximum minus minimum (:func:`numpy.ptp`).", _PROPAGATES, "[nan,  3.]")
 
 
 def check_ddof(ddof: Any) -> int:
@@ -329,7 +329,7 @@ def check_ddof(ddof: Any) -> int:
 def _variance_like(
     name: str, numpy_func: Any, a: Any, axis: Axis, dtype: Any, keepdims: bool, ddof: Any, split_every: Any, device: str
 ) -> da.Array:
-    spec = reduction.variance_reduction(name, check_ddof(ddof), skipna=name.startswith("nan"), root=name.endswith("std"))
+    spec = specs.variance_reduction(name, check_ddof(ddof), skipna=name.startswith("nan"), root=name.endswith("std"))
     return _sum_like(spec, numpy_func, a, axis, dtype, keepdims, split_every, device)
 
 
@@ -402,7 +402,7 @@ def _finish_moment(block: Any, field: str, ddof: int, skipna: bool, result_dtype
         elif field == "mean":
             value = xp.where(bad, np.nan, state.shift + state.s1 / n)
         elif field in ("var", "std"):
-            value = xp.where(n == 0, np.nan, reduction.variance(state, ddof, skipna))
+            value = xp.where(n == 0, np.nan, specs.variance(state, ddof, skipna))
             value = xp.sqrt(value) if field == "std" else value
         else:
             value = state.lo if field == "min" else state.hi
@@ -457,7 +457,7 @@ def moments(
     ddof = check_ddof(ddof)
     dispatch.check_device(device)
     meta = np.empty((0,) * x.ndim, dtype=object)
-    state = _reduce(reduction.MOMENTS, x, axes, None, True, split_every, device, meta=meta)
+    state = _reduce(specs.MOMENTS, x, axes, None, True, split_every, device, meta=meta)
     mean_dtype = result_dtype_of(np.mean, x.dtype, None)
     dtypes = {
         "count": np.dtype(np.int64),
@@ -506,14 +506,14 @@ def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bo
         x,
         f"numbadask-{spec.name}-chunk-{tokenize(x, spec.name, axis, device)}",
         axes,
-        partial(reduction.arg_chunk, reduction=spec, device=device, axis=axis, shape=x.shape, want_max=want_max),
+        partial(specs.arg_chunk, reduction=spec, device=device, axis=axis, shape=x.shape, want_max=want_max),
         with_offsets=True,
     )
     return graph.tree_reduce(
         states,
         axes,
-        partial(reduction.combine, reduction=spec),
-        partial(reduction.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
+        partial(specs.combine, reduction=spec),
+        partial(specs.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
         bool(keepdims),
         np.intp,
         _split_every(split_every),
@@ -554,10 +554,10 @@ def _arg_function(spec: Reduction, want_max: bool, summary: str, nan_rule: str, 
 _ARG_NAN = "a slice holding NaN gives the index of its first NaN."
 _ARG_SKIP = "NaN are skipped; an all-NaN slice raises ``ValueError: All-NaN slice encountered``."
 
-argmin = _arg_function(reduction.ARGMIN, False, "Index of the minimum (:func:`numpy.argmin`).", _ARG_NAN, "[1, 0]")
-argmax = _arg_function(reduction.ARGMAX, True, "Index of the maximum (:func:`numpy.argmax`).", _ARG_NAN, "[1, 1]")
-nanargmin = _arg_function(reduction.NANARGMIN, False, "Index of the minimum ignoring NaN (:func:`numpy.nanargmin`).", _ARG_SKIP, "[2, 0]")
-nanargmax = _arg_function(reduction.NANARGMAX, True, "Index of the maximum ignoring NaN (:func:`numpy.nanargmax`).", _ARG_SKIP, "[0, 1]")
+argmin = _arg_function(specs.ARGMIN, False, "Index of the minimum (:func:`numpy.argmin`).", _ARG_NAN, "[1, 0]")
+argmax = _arg_function(specs.ARGMAX, True, "Index of the maximum (:func:`numpy.argmax`).", _ARG_NAN, "[1, 1]")
+nanargmin = _arg_function(specs.NANARGMIN, False, "Index of the minimum ignoring NaN (:func:`numpy.nanargmin`).", _ARG_SKIP, "[2, 0]")
+nanargmax = _arg_function(specs.NANARGMAX, True, "Index of the maximum ignoring NaN (:func:`numpy.nanargmax`).", _ARG_SKIP, "[0, 1]")
 
 
 def count(
@@ -577,7 +577,7 @@ def count(
     >>> numbadask.count(np.array([[1.0, np.nan], [np.nan, np.nan]]), axis=1).compute()
     array([1, 0])
     """
-    return _sum_like(reduction.COUNT, _numpy_count, a, axis, None, keepdims, split_every, device)
+    return _sum_like(specs.COUNT, _numpy_count, a, axis, None, keepdims, split_every, device)
 
 
 def _numpy_count(a: np.ndarray, dtype: Any = None) -> np.ndarray:
@@ -613,4 +613,4 @@ def mean(
     >>> numbadask.mean(x, axis=0).compute()
     array([4., 5., 6., 7.])
     """
-    return _sum_like(reduction.MEAN, np.mean, a, axis, dtype, keepdims, split_every, device)
+    return _sum_like(specs.MEAN, np.mean, a, axis, dtype, keepdims, split_every, device)
