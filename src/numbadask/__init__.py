@@ -33,6 +33,7 @@ from .api import (
     sum,
     var,
 )
+from .custom import CustomReduction, reduction
 from .dispatch import GPUUnavailableError
 
 try:
@@ -41,6 +42,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "CustomReduction",
     "GPUUnavailableError",
     "MomentsResult",
     "__version__",
@@ -60,6 +62,7 @@ __all__ = [
     "nansum",
     "nanvar",
     "ptp",
+    "reduction",
     "std",
     "sum",
     "var",

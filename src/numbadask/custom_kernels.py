@@ -1,0 +1,169 @@
+"""CPU kernels generated from a user-defined reduction (:func:`numbadask.reduction`).
+
+The user writes plain scalar functions: ``map(x, *params) -> state``,
+``merge(a, b) -> state`` and ``finalize(state) -> value``, a state being a tuple of
+``k`` numbers.  This module turns them into ``@numba.njit(nogil=True)`` kernels that
+walk a chunk's memory through a :class:`numbadask.layout.Walk` (no copy), fold
+``map(x)`` into one state per output position with ``merge``, and write the states as
+a float64 array of shape ``(k, n_out)``.
+
+Two things need code written for a given state arity ``k`` and parameter count ``p``,
+because Numba can neither call a closure with ``*args`` nor build a tuple of a length
+known only at run time:
+
+* ``mapped(v, params)``: ``map(v, params[0], ..., params[p-1])`` with every field cast
+  to float64;
+* ``merged(a, b)``, ``load(arr, j)``, ``store(arr, j, state)``: a merge with float64
+  fields, and moving a state in and out of column ``j`` of a ``(k, n)`` array.
+
+:func:`state_helpers` writes these few lines as source text and ``exec``s them in a
+namespace holding only the user's (already wrapped) functions and ``float64``: the one
+place in numbadask that generates code.  The CUDA kernels
+(``numbadask.cuda_kernels.custom``) use the same helpers, wrapped as device functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import numba
+import numpy as np
+from numba import float64
+
+from .cpu_kernels import _advance, _visits, walk_buffer
+from .layout import Walk
+
+#: Elements folded into one block state before the blocks are merged: short enough
+#: that a sum-like state keeps its rounding error small (two-level summation), long
+#: enough that the loop vectorizes.
+BLOCK = 512
+
+# ``reassoc`` lets LLVM vectorize the fold of a merge the user declared associative;
+# no other fast-math flag (NaN and inf must keep their meaning).
+_REASSOC = {"reassoc", "contract"}
+
+
+def helper_source(k: int, p: int) -> str:
+    """The source of ``mapped``, ``merged``, ``load`` and ``store`` for ``k`` state
+    fields and ``p`` parameters.
+
+    Examples
+    --------
+    >>> print(helper_source(2, 1).splitlines()[1])
+        t = user_map(v, params[0])
+    """
+    fields = ", ".join(f"float64(t[{f}])" for f in range(k))
+    args = "".join(f", params[{i}]" for i in range(p))
+    loads = ", ".join(f"a[{f}, j]" for f in range(k))
+    stores = "\n".join(f"    a[{f}, j] = s[{f}]" for f in range(k))
+    return (
+        f"def mapped(v, params):\n    t = user_map(v{args})\n    return ({fields},)\n\n"
+        f"def merged(x, y):\n    t = user_merge(x, y)\n    return ({fields},)\n\n"
+        f"def load(a, j):\n    return ({loads},)\n\n"
+        f"def store(a, j, s):\n{stores}\n"
+    )
+
+
+def state_helpers(k: int, p: int, user_map: Any, user_merge: Any, jit: Callable[[Any], Any]) -> SimpleNamespace:
+    """``mapped``, ``merged``, ``load`` and ``store`` built from :func:`helper_source`,
+    each wrapped by ``jit`` (``numba.njit(inline="always")`` or a CUDA device jit)."""
+    namespace: dict[str, Any] = {"float64": float64, "user_map": user_map, "user_merge": user_merge}
+    exec(compile(helper_source(k, p), f"<numbadask.reduction helpers k={k} p={p}>", "exec"), namespace)
+    return SimpleNamespace(**{name: jit(namespace[name]) for name in ("mapped", "merged", "load", "store")})
+
+
+def _inline(func: Any) -> Any:
+    # Inlined at Numba's IR level, so the caller's fastmath flags reach the user's code
+    # (an LLVM-level inline would keep the callee's strict flags and not vectorize).
+    return numba.njit(inline="always", error_model="numpy")(func)
+
+
+class CpuKernels:
+    """The njit kernels of one user-defined reduction (any input dtype: Numba
+    specializes and caches each one per dtype on first use, thread-safely)."""
+
+    def __init__(self, user_map: Any, user_merge: Any, user_finalize: Any, identity: tuple[float, ...], p: int, skipna: bool) -> None:
+        k = len(identity)
+        h = state_helpers(k, p, _inline(user_map), _inline(user_merge), _inline)
+        finalize = _inline(user_finalize)
+        mapped, merged, load, store = h.mapped, h.merged, h.load, h.store
+        ident = tuple(float(v) for v in identity)
+
+        @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
+        def fold(seg, params):
+            acc = ident
+            for i in range(seg.size):
+                v = np.float64(seg[i])
+                if skipna and v != v:
+                    continue
+                acc = merged(acc, mapped(v, params))
+            return acc
+
+        @numba.njit(nogil=True, error_model="numpy")
+        def fold_row(buf, start, n, step, params):
+            # Blocks of BLOCK elements each fold to a state, then the blocks merge:
+            # sliced views (not buf[start + i]) keep Numba's wraparound check out of
+            # the loop so LLVM can vectorize it.
+            total = ident
+            if step == 1:
+                for b in range(0, n, BLOCK):
+                    total = merged(total, fold(buf[start + b : start + min(b + BLOCK, n)], params))
+            elif step == 0:  # a broadcast axis: the same element n times
+                one = fold(buf[start : start + 1], params)
+                for _ in range(n):
+                    total = merged(total, one)
+            else:
+                seg = buf[start::step][:n]
+                for b in range(0, n, BLOCK):
+                    total = merged(total, fold(seg[b : b + BLOCK], params))
+            return total
+
+        @numba.njit(nogil=True, error_model="numpy")
+        def walk(buf, base, sizes, strides, out_strides, out, params):
+            # The innermost memory axis is folded per visit when reduced, else each of
+            # its elements goes into its own output; an odometer walks the outer axes.
+            k_axes = sizes.size
+            n = sizes[k_axes - 1]
+            step = strides[k_axes - 1]
+            out_step = out_strides[k_axes - 1]
+            outer = k_axes - 1
+            index = np.zeros(k_axes, dtype=np.int64)
+            offset = base
+            out_offset = 0
+            for _ in range(_visits(sizes, outer)):
+                if out_step == 0:
+                    store(out, out_offset, merged(load(out, out_offset), fold_row(buf, offset, n, step, params)))
+                else:
+                    for j in range(n):
+                        o = out_offset + j * out_step
+                        v = np.float64(buf[offset + j * step])
+                        if not (skipna and v != v):
+                            store(out, o, merged(load(out, o), mapped(v, params)))
+                offset, out_offset = _advance(index, sizes, strides, out_strides, outer, offset, out_offset)
+
+        @numba.njit(nogil=True, error_model="numpy")
+        def merge_columns(a, b):
+            out = np.empty_like(a)
+            for j in range(a.shape[1]):
+                store(out, j, merged(load(a, j), load(b, j)))
+            return out
+
+        @numba.njit(nogil=True, error_model="numpy")
+        def finalize_columns(a):
+            out = np.empty(a.shape[1])
+            for j in range(a.shape[1]):
+                out[j] = np.float64(finalize(load(a, j)))
+            return out
+
+        self.identity = ident
+        self.mapped, self.merged, self.finalize = mapped, merged, finalize
+        self._walk, self.merge_columns, self.finalize_columns = walk, merge_columns, finalize_columns
+
+    def reduce(self, walk: Walk, params: tuple[float, ...]) -> np.ndarray:
+        """The states of one NumPy chunk: float64, shape ``(k, *walk.out_shape)``."""
+        out = np.empty((len(self.identity), walk.out_size), dtype=np.float64)
+        out[:] = np.array(self.identity)[:, None]
+        self._walk(walk_buffer(walk), walk.base, walk.sizes, walk.strides, walk.out_strides, out, params)
+        return out.reshape((len(self.identity), *walk.out_shape))
