@@ -217,10 +217,8 @@ class CustomReduction:
         shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         if x.size == 0:
             values = xp.asarray(np.array(self.identity).reshape((-1,) + (1,) * len(shape)) * np.ones(shape))
-        elif backend == "cpu":
-            values = self.kernels("cpu").reduce(plan_walk(x, axes, xp), params)
         else:
-            values = self.kernels("gpu").reduce(plan_walk(x, axes, xp), params, xp)
+            values = self.kernels(backend).reduce(plan_walk(x, axes, xp), params, xp)
         return FieldStates(values, dispatch.is_cupy_array(values))
 
     def merge_states(self, states: list[FieldStates]) -> FieldStates:
@@ -334,6 +332,20 @@ def _check_laws(red: CustomReduction, merged: Any, states: list[tuple]) -> None:
             UserWarning,
             stacklevel=4,
         )
+
+
+def _is_number(x: float) -> tuple[float]:
+    # A select, not skipna's branch: branch-free folds vectorize.
+    return (1.0 if x == x else 0.0,)
+
+
+def _add(a: tuple[float], b: tuple[float]) -> tuple[float]:
+    return (a[0] + b[0],)
+
+
+#: The non-NaN count of float input, for :func:`numbadask.count`: the built-in that
+#: runs on this generic path (measured as fast as its former hand-written kernel).
+NON_NAN_COUNT = CustomReduction(_is_number, _add, (0.0,), name="count")
 
 
 def reduction(

@@ -161,8 +161,9 @@ class CpuKernels:
         self.mapped, self.merged, self.finalize = mapped, merged, finalize
         self._walk, self.merge_columns, self.finalize_columns = walk, merge_columns, finalize_columns
 
-    def reduce(self, walk: Walk, params: tuple[float, ...]) -> np.ndarray:
-        """The states of one NumPy chunk: float64, shape ``(k, *walk.out_shape)``."""
+    def reduce(self, walk: Walk, params: tuple[float, ...], xp: Any = np) -> np.ndarray:
+        """The states of one NumPy chunk: float64, shape ``(k, *walk.out_shape)``
+        (``xp``: always NumPy here; the CUDA kernels' ``reduce`` takes the same)."""
         out = np.empty((len(self.identity), walk.out_size), dtype=np.float64)
         out[:] = np.array(self.identity)[:, None]
         self._walk(walk_buffer(walk), walk.base, walk.sizes, walk.strides, walk.out_strides, out, params)
