@@ -107,6 +107,9 @@ class CudaKernels:
         kept, red, n_red = _axes_args(walk)
         n_out = walk.out_size
         out = xp.empty((self.k, n_out), dtype=np.float64)
+        # An empty tuple as a kernel argument is an edge case of Numba's CUDA target we
+        # do not need to meet: with no parameters, pass one that map never reads.
+        params = params or (0.0,)
         with serialized():
             if walk.out_strides[-1] != 0 or n_red <= FEW_PER_OUTPUT:
                 column_states[thread_grid(n_out), threads_per_block()](

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import pickle
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -167,6 +169,27 @@ def test_pickles_for_process_workers(rng):
     np.testing.assert_allclose(clone(x).compute(), np.sum(a * a), rtol=1e-12)
     with dask.config.set(scheduler="processes", num_workers=2):
         np.testing.assert_allclose(examples.l2_norm(x).compute(), np.linalg.norm(a), rtol=1e-12)
+
+
+def test_cpu_use_never_imports_numba_cuda():
+    code = (
+        "import sys, numpy as np\n"
+        "from numbadask import examples\n"
+        "examples.logsumexp(np.arange(6.0).reshape(2, 3), axis=1).compute()\n"
+        "print('numba.cuda' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_skipna_counts_nan_as_the_identity(rng):
+    a = rng.standard_normal((50, 30))
+    a[rng.random(a.shape) < 0.2] = np.nan
+    red = numbadask.reduction(lambda v: (v * v, 1.0), merge=lambda p, q: (p[0] + q[0], p[1] + q[1]),
+                              identity=(0.0, 0.0), finalize=lambda s: s[0] / s[1], skipna=True, name="nanmeansq")
+    x = da.from_array(a, chunks=(20, 7))
+    for axis in (None, 0, 1):
+        np.testing.assert_allclose(red(x, axis=axis).compute(), np.nanmean(a * a, axis=axis), rtol=1e-12)
 
 
 # --- bad definitions fail early and clearly -------------------------------------------

@@ -8,7 +8,11 @@ A reduction keeps a *state* per output position: a tuple of ``k`` float64 fields
 * ``merge(a, b) -> state``: two states into one; must be associative and commutative
   (chunks, blocks and GPU threads are merged in a tree, not left to right);
 * ``identity``: the state of no elements (``merge(identity, s) == s``);
-* ``finalize(state) -> value`` (default: the first field), run once per output.
+* ``finalize(state) -> value`` (default: the first field), run once per output;
+* ``skipna``: whether NaN elements are skipped (they then count as the identity).
+
+States of CuPy chunks are merged and finalized on the host (``k`` floats per output,
+less than a kernel launch costs) and the result goes back to the GPU as a CuPy array.
 
 Every function must be compilable by Numba in nopython mode (``math``, NumPy scalar
 functions, ``if``/``else``), for the CPU (``@numba.njit``) and, when a chunk is
@@ -377,7 +381,7 @@ def reduction(
         ``finalize(state) -> float``: the result of one output from its merged state
         (default: the first field).  An empty slice gives ``finalize(identity)``.
     skipna : bool, optional
-        Skip NaN elements (they never reach ``map``).
+        Skip NaN elements: each counts as ``identity``, whatever ``map`` makes of it.
     name : str, optional
         Name of the reduction in errors and in the graph (default: ``map``'s name).
 
