@@ -93,19 +93,33 @@ class CpuKernels:
         mapped, merged, load, store, select = h.mapped, h.merged, h.load, h.store, h.select
         ident = tuple(float(v) for v in identity)
 
+        @numba.njit(inline="always", fastmath=_REASSOC, error_model="numpy")
+        def visit(v, params):
+            if skipna:
+                # NaN maps to the identity, a select per field: branch-free, so the
+                # folds vectorize (a `continue`, or a select between merged and old
+                # state tuples, held a NaN-skipping sum of squares to 8-10 GB/s; this
+                # form reaches ~30, 2 threads here).
+                return select(v == v, mapped(v, params), ident)
+            return mapped(v, params)
+
         @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
         def fold(seg, params):
             acc = ident
             for i in range(seg.size):
-                v = np.float64(seg[i])
-                if skipna:
-                    # NaN maps to the identity, a select per field: branch-free, so it
-                    # vectorizes (a `continue`, or a select between merged and old
-                    # tuples, held a NaN-skipping sum of squares to 8-10 GB/s; this
-                    # form reaches ~30, 2 threads here).
-                    acc = merged(acc, select(v == v, mapped(v, params), ident))
-                else:
-                    acc = merged(acc, mapped(v, params))
+                acc = merged(acc, visit(np.float64(seg[i]), params))
+            return acc
+
+        @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
+        def fold_4_rows(a, b, c, d, params):
+            # Four equally long rows read side by side: four memory streams in flight
+            # instead of one (as cpu_kernels._block_sum_4_rows; square chunks of a C
+            # array, where each row alone restarts the prefetcher).
+            acc = ident
+            for i in range(a.size):
+                ab = merged(visit(np.float64(a[i]), params), visit(np.float64(b[i]), params))
+                cd = merged(visit(np.float64(c[i]), params), visit(np.float64(d[i]), params))
+                acc = merged(acc, merged(ab, cd))
             return acc
 
         @numba.njit(nogil=True, error_model="numpy")
@@ -128,26 +142,47 @@ class CpuKernels:
             return total
 
         @numba.njit(nogil=True, error_model="numpy")
+        def fold_tile(buf, start, rows, row_stride, n, params):
+            """``rows`` contiguous rows of ``n`` elements, ``row_stride`` apart."""
+            total = ident
+            r = 0
+            while r + 4 <= rows:
+                for b in range(0, n, BLOCK):
+                    m = min(BLOCK, n - b)
+                    s0 = start + r * row_stride + b
+                    s1, s2, s3 = s0 + row_stride, s0 + 2 * row_stride, s0 + 3 * row_stride
+                    total = merged(total, fold_4_rows(buf[s0 : s0 + m], buf[s1 : s1 + m], buf[s2 : s2 + m], buf[s3 : s3 + m], params))
+                r += 4
+            while r < rows:
+                total = merged(total, fold_row(buf, start + r * row_stride, n, 1, params))
+                r += 1
+            return total
+
+        @numba.njit(nogil=True, error_model="numpy")
         def walk(buf, base, sizes, strides, out_strides, out, params):
-            # The innermost memory axis is folded per visit when reduced, else each of
-            # its elements goes into its own output; an odometer walks the outer axes.
+            # The innermost memory axis (or two, as a tile) is folded per visit when
+            # reduced, else each of its elements goes into its own output; an odometer
+            # walks the outer axes.
             k_axes = sizes.size
             n = sizes[k_axes - 1]
             step = strides[k_axes - 1]
             out_step = out_strides[k_axes - 1]
-            outer = k_axes - 1
+            # Two innermost axes reduced, rows contiguous: fold them as one tile.
+            tiled = k_axes >= 2 and step == 1 and out_step == 0 and out_strides[k_axes - 2] == 0
+            outer = k_axes - 2 if tiled else k_axes - 1
             index = np.zeros(k_axes, dtype=np.int64)
             offset = base
             out_offset = 0
             for _ in range(_visits(sizes, outer)):
-                if out_step == 0:
+                if tiled:
+                    state = fold_tile(buf, offset, sizes[k_axes - 2], strides[k_axes - 2], n, params)
+                    store(out, out_offset, merged(load(out, out_offset), state))
+                elif out_step == 0:
                     store(out, out_offset, merged(load(out, out_offset), fold_row(buf, offset, n, step, params)))
                 else:
                     for j in range(n):
                         o = out_offset + j * out_step
-                        v = np.float64(buf[offset + j * step])
-                        if not (skipna and v != v):
-                            store(out, o, merged(load(out, o), mapped(v, params)))
+                        store(out, o, merged(load(out, o), visit(np.float64(buf[offset + j * step]), params)))
                 offset, out_offset = _advance(index, sizes, strides, out_strides, outer, offset, out_offset)
 
         @numba.njit(nogil=True, error_model="numpy")
