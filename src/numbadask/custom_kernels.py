@@ -82,126 +82,155 @@ def _inline(func: Any) -> Any:
     return numba.njit(inline="always", error_model="numpy")(func)
 
 
+def _element_folds(h: SimpleNamespace, ident: tuple, skipna: bool) -> tuple:
+    """Fold elements into a state: ``visit`` one element, ``fold`` a 1-D run,
+    ``fold_4_rows`` four runs side by side."""
+    mapped, merged, select = h.mapped, h.merged, h.select  # Numba needs plain names
+
+    @numba.njit(inline="always", fastmath=_REASSOC, error_model="numpy")
+    def visit(v, params):
+        if skipna:
+            # NaN maps to the identity, a select per field: branch-free, so the
+            # folds vectorize (a `continue`, or a select between merged and old
+            # state tuples, held a NaN-skipping sum of squares to 8-10 GB/s; this
+            # form reaches ~30, 2 threads here).
+            return select(v == v, mapped(v, params), ident)
+        return mapped(v, params)
+
+    @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
+    def fold(seg, params):
+        acc = ident
+        for i in range(seg.size):
+            acc = merged(acc, visit(np.float64(seg[i]), params))
+        return acc
+
+    @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
+    def fold_4_rows(a, b, c, d, params):
+        # Four equally long rows read side by side: four memory streams in flight
+        # instead of one (as cpu_kernels._block_sum_4_rows; square chunks of a C
+        # array, where each row alone restarts the prefetcher).
+        acc = ident
+        for i in range(a.size):
+            ab = merged(visit(np.float64(a[i]), params), visit(np.float64(b[i]), params))
+            cd = merged(visit(np.float64(c[i]), params), visit(np.float64(d[i]), params))
+            acc = merged(acc, merged(ab, cd))
+        return acc
+
+    return visit, fold, fold_4_rows
+
+
+def _row_folds(h: SimpleNamespace, ident: tuple, fold: Any, fold_4_rows: Any) -> tuple:
+    """Fold one row (any stride) or a tile of contiguous rows into a state."""
+    merged = h.merged  # Numba needs plain names
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def fold_row(buf, start, n, step, params):
+        # Blocks of BLOCK elements each fold to a state, then the blocks merge:
+        # sliced views (not buf[start + i]) keep Numba's wraparound check out of
+        # the loop so LLVM can vectorize it.
+        total = ident
+        if step == 1:
+            for b in range(0, n, BLOCK):
+                total = merged(total, fold(buf[start + b : start + min(b + BLOCK, n)], params))
+        elif step == 0:  # a broadcast axis: the same element n times
+            one = fold(buf[start : start + 1], params)
+            for _ in range(n):
+                total = merged(total, one)
+        else:
+            seg = buf[start::step][:n]
+            for b in range(0, n, BLOCK):
+                total = merged(total, fold(seg[b : b + BLOCK], params))
+        return total
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def fold_tile(buf, start, rows, row_stride, n, params):
+        """``rows`` contiguous rows of ``n`` elements, ``row_stride`` apart."""
+        total = ident
+        r = 0
+        while r + 4 <= rows:
+            for b in range(0, n, BLOCK):
+                m = min(BLOCK, n - b)
+                s0 = start + r * row_stride + b
+                s1, s2, s3 = s0 + row_stride, s0 + 2 * row_stride, s0 + 3 * row_stride
+                total = merged(total, fold_4_rows(buf[s0 : s0 + m], buf[s1 : s1 + m], buf[s2 : s2 + m], buf[s3 : s3 + m], params))
+            r += 4
+        while r < rows:
+            total = merged(total, fold_row(buf, start + r * row_stride, n, 1, params))
+            r += 1
+        return total
+
+    return fold_row, fold_tile
+
+
+def _chunk_walk(h: SimpleNamespace, visit: Any, fold_row: Any, fold_tile: Any) -> Any:
+    """The kernel of one chunk: every output's state, merged into ``out`` (``(k, n_out)``)."""
+    merged, load, store = h.merged, h.load, h.store  # Numba needs plain names
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def walk(buf, base, sizes, strides, out_strides, out, params):
+        # The innermost memory axis (or two, as a tile) is folded per visit when
+        # reduced, else each of its elements goes into its own output; an odometer
+        # walks the outer axes.
+        k_axes = sizes.size
+        n = sizes[k_axes - 1]
+        step = strides[k_axes - 1]
+        out_step = out_strides[k_axes - 1]
+        # Two innermost axes reduced, rows contiguous: fold them as one tile.
+        tiled = k_axes >= 2 and step == 1 and out_step == 0 and out_strides[k_axes - 2] == 0
+        outer = k_axes - 2 if tiled else k_axes - 1
+        index = np.zeros(k_axes, dtype=np.int64)
+        offset = base
+        out_offset = 0
+        for _ in range(_visits(sizes, outer)):
+            if tiled:
+                state = fold_tile(buf, offset, sizes[k_axes - 2], strides[k_axes - 2], n, params)
+                store(out, out_offset, merged(load(out, out_offset), state))
+            elif out_step == 0:
+                store(out, out_offset, merged(load(out, out_offset), fold_row(buf, offset, n, step, params)))
+            else:
+                for j in range(n):
+                    o = out_offset + j * out_step
+                    store(out, o, merged(load(out, o), visit(np.float64(buf[offset + j * step]), params)))
+            offset, out_offset = _advance(index, sizes, strides, out_strides, outer, offset, out_offset)
+
+    return walk
+
+
+def _column_ops(h: SimpleNamespace, finalize: Any) -> tuple:
+    """Merge two ``(k, n)`` state arrays column by column; finalize one into ``n`` values."""
+    merged, load, store = h.merged, h.load, h.store  # Numba needs plain names
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def merge_columns(a, b):
+        out = np.empty_like(a)
+        for j in range(a.shape[1]):
+            store(out, j, merged(load(a, j), load(b, j)))
+        return out
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def finalize_columns(a):
+        out = np.empty(a.shape[1])
+        for j in range(a.shape[1]):
+            out[j] = np.float64(finalize(load(a, j)))
+        return out
+
+    return merge_columns, finalize_columns
+
+
 class CpuKernels:
     """The njit kernels of one user-defined reduction (any input dtype: Numba
     specializes and caches each one per dtype on first use, thread-safely)."""
 
     def __init__(self, user_map: Any, user_merge: Any, user_finalize: Any, identity: tuple[float, ...], p: int, skipna: bool) -> None:
-        k = len(identity)
-        h = state_helpers(k, p, _inline(user_map), _inline(user_merge), _inline)
-        finalize = _inline(user_finalize)
-        mapped, merged, load, store, select = h.mapped, h.merged, h.load, h.store, h.select
+        h = state_helpers(len(identity), p, _inline(user_map), _inline(user_merge), _inline)
         ident = tuple(float(v) for v in identity)
-
-        @numba.njit(inline="always", fastmath=_REASSOC, error_model="numpy")
-        def visit(v, params):
-            if skipna:
-                # NaN maps to the identity, a select per field: branch-free, so the
-                # folds vectorize (a `continue`, or a select between merged and old
-                # state tuples, held a NaN-skipping sum of squares to 8-10 GB/s; this
-                # form reaches ~30, 2 threads here).
-                return select(v == v, mapped(v, params), ident)
-            return mapped(v, params)
-
-        @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
-        def fold(seg, params):
-            acc = ident
-            for i in range(seg.size):
-                acc = merged(acc, visit(np.float64(seg[i]), params))
-            return acc
-
-        @numba.njit(nogil=True, fastmath=_REASSOC, error_model="numpy")
-        def fold_4_rows(a, b, c, d, params):
-            # Four equally long rows read side by side: four memory streams in flight
-            # instead of one (as cpu_kernels._block_sum_4_rows; square chunks of a C
-            # array, where each row alone restarts the prefetcher).
-            acc = ident
-            for i in range(a.size):
-                ab = merged(visit(np.float64(a[i]), params), visit(np.float64(b[i]), params))
-                cd = merged(visit(np.float64(c[i]), params), visit(np.float64(d[i]), params))
-                acc = merged(acc, merged(ab, cd))
-            return acc
-
-        @numba.njit(nogil=True, error_model="numpy")
-        def fold_row(buf, start, n, step, params):
-            # Blocks of BLOCK elements each fold to a state, then the blocks merge:
-            # sliced views (not buf[start + i]) keep Numba's wraparound check out of
-            # the loop so LLVM can vectorize it.
-            total = ident
-            if step == 1:
-                for b in range(0, n, BLOCK):
-                    total = merged(total, fold(buf[start + b : start + min(b + BLOCK, n)], params))
-            elif step == 0:  # a broadcast axis: the same element n times
-                one = fold(buf[start : start + 1], params)
-                for _ in range(n):
-                    total = merged(total, one)
-            else:
-                seg = buf[start::step][:n]
-                for b in range(0, n, BLOCK):
-                    total = merged(total, fold(seg[b : b + BLOCK], params))
-            return total
-
-        @numba.njit(nogil=True, error_model="numpy")
-        def fold_tile(buf, start, rows, row_stride, n, params):
-            """``rows`` contiguous rows of ``n`` elements, ``row_stride`` apart."""
-            total = ident
-            r = 0
-            while r + 4 <= rows:
-                for b in range(0, n, BLOCK):
-                    m = min(BLOCK, n - b)
-                    s0 = start + r * row_stride + b
-                    s1, s2, s3 = s0 + row_stride, s0 + 2 * row_stride, s0 + 3 * row_stride
-                    total = merged(total, fold_4_rows(buf[s0 : s0 + m], buf[s1 : s1 + m], buf[s2 : s2 + m], buf[s3 : s3 + m], params))
-                r += 4
-            while r < rows:
-                total = merged(total, fold_row(buf, start + r * row_stride, n, 1, params))
-                r += 1
-            return total
-
-        @numba.njit(nogil=True, error_model="numpy")
-        def walk(buf, base, sizes, strides, out_strides, out, params):
-            # The innermost memory axis (or two, as a tile) is folded per visit when
-            # reduced, else each of its elements goes into its own output; an odometer
-            # walks the outer axes.
-            k_axes = sizes.size
-            n = sizes[k_axes - 1]
-            step = strides[k_axes - 1]
-            out_step = out_strides[k_axes - 1]
-            # Two innermost axes reduced, rows contiguous: fold them as one tile.
-            tiled = k_axes >= 2 and step == 1 and out_step == 0 and out_strides[k_axes - 2] == 0
-            outer = k_axes - 2 if tiled else k_axes - 1
-            index = np.zeros(k_axes, dtype=np.int64)
-            offset = base
-            out_offset = 0
-            for _ in range(_visits(sizes, outer)):
-                if tiled:
-                    state = fold_tile(buf, offset, sizes[k_axes - 2], strides[k_axes - 2], n, params)
-                    store(out, out_offset, merged(load(out, out_offset), state))
-                elif out_step == 0:
-                    store(out, out_offset, merged(load(out, out_offset), fold_row(buf, offset, n, step, params)))
-                else:
-                    for j in range(n):
-                        o = out_offset + j * out_step
-                        store(out, o, merged(load(out, o), visit(np.float64(buf[offset + j * step]), params)))
-                offset, out_offset = _advance(index, sizes, strides, out_strides, outer, offset, out_offset)
-
-        @numba.njit(nogil=True, error_model="numpy")
-        def merge_columns(a, b):
-            out = np.empty_like(a)
-            for j in range(a.shape[1]):
-                store(out, j, merged(load(a, j), load(b, j)))
-            return out
-
-        @numba.njit(nogil=True, error_model="numpy")
-        def finalize_columns(a):
-            out = np.empty(a.shape[1])
-            for j in range(a.shape[1]):
-                out[j] = np.float64(finalize(load(a, j)))
-            return out
-
+        visit, fold, fold_4_rows = _element_folds(h, ident, skipna)
+        fold_row, fold_tile = _row_folds(h, ident, fold, fold_4_rows)
+        self._walk = _chunk_walk(h, visit, fold_row, fold_tile)
+        self.finalize = _inline(user_finalize)
+        self.merge_columns, self.finalize_columns = _column_ops(h, self.finalize)
         self.identity = ident
-        self.mapped, self.merged, self.finalize = mapped, merged, finalize
-        self._walk, self.merge_columns, self.finalize_columns = walk, merge_columns, finalize_columns
+        self.mapped, self.merged = h.mapped, h.merged
 
     def reduce(self, walk: Walk, params: tuple[float, ...], xp: Any = np) -> np.ndarray:
         """The states of one NumPy chunk: float64, shape ``(k, *walk.out_shape)``
