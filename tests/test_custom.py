@@ -239,6 +239,29 @@ def test_non_associative_merge_warns():
         examples.sum_of_squares(np.ones(3))  # a lawful merge does not warn
 
 
+def test_bad_finalize():
+    def pair(s):
+        return (s[0], s[0])
+
+    with pytest.raises(ValueError, match=r"finalize function .*pair must return one number"):
+        numbadask.reduction(lambda v: (v,), merge=_add, identity=(0.0,), finalize=pair)(np.ones(3))
+
+    def uses_a_set(s):
+        return len({s[0], "x"})
+
+    with pytest.raises(TypeError, match=r"(?s)finalize function .*uses_a_set cannot be compiled.*Numba says"):
+        numbadask.reduction(lambda v: (v,), merge=_add, identity=(0.0,), finalize=uses_a_set)(np.ones(3))
+
+
+def test_gpu_without_gpu_or_simulator_fails_in_the_client():
+    from numbadask import dispatch
+
+    if dispatch.gpu_unavailable_reason() is None:
+        pytest.skip("a GPU (or the simulator) is usable here")
+    with pytest.raises(numbadask.GPUUnavailableError):
+        examples.sum_of_squares(np.ones(3), device="gpu")
+
+
 @pytest.mark.parametrize("dtype", [np.complex128, object, "U3", "datetime64[s]"])
 def test_unsupported_dtypes(dtype):
     with pytest.raises(TypeError, match="supports bool, integer and float16/32/64"):

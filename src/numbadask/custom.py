@@ -198,6 +198,13 @@ class CustomReduction:
 
         Parameters as in :func:`numbadask.sum` (less ``dtype``), plus the parameters of
         ``map`` as keyword arguments.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numbadask.examples import count_above
+        >>> count_above(np.array([[1.0, 5.0], [7.0, 2.0]]), axis=0, threshold=4).compute()
+        array([1., 1.])
         """
         values = self.bind(params)
         x = api.as_dask_array(a, self.name)
