@@ -18,6 +18,11 @@ def test_cpu_quickstart_runs():
     exec(compile(first, str(README), "exec"), {})
 
 
+def test_user_defined_reductions_example_runs():
+    (block,) = [b for b in python_blocks() if "@numbadask.reduction" in b]
+    exec(compile(block, str(README), "exec"), {})
+
+
 def test_two_commands_match_ci():
     bash = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
     install_and_run, install_and_test = (b.strip().splitlines()[-1] for b in bash[:2])

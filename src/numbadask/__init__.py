@@ -34,6 +34,7 @@ from .api import (
     var,
 )
 from .clusters import cluster, connect
+from .custom import CustomReduction, reduction
 from .dispatch import ChunkError, GPUUnavailableError
 
 try:
@@ -43,6 +44,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ChunkError",
+    "CustomReduction",
     "GPUUnavailableError",
     "MomentsResult",
     "__version__",
@@ -64,6 +66,7 @@ __all__ = [
     "nansum",
     "nanvar",
     "ptp",
+    "reduction",
     "std",
     "sum",
     "var",

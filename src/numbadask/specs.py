@@ -61,12 +61,18 @@ def _zeros(*dtypes: type) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
 #: integers): no data is read.
 SHAPE_ONLY = "shape_only"
 
+#: The kernel of the non-NaN count of float input: the generic path of user-defined
+#: reductions (:data:`numbadask.custom.NON_NAN_COUNT`), as fast as a hand-written one
+#: (bench/NOTES.md) and exact (float64 counts are exact up to 2**53 values).
+GENERATED_COUNT = "generated_count"
+
 #: What each kernel returns for an empty chunk (same types as for any other chunk),
 #: so empty chunks need no kernel run.
 EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
     "sum_float64": _zeros(np.float64),
     SHAPE_ONLY: _zeros(np.float64),
     "nansum_float64": _zeros(np.float64, np.int64),
+    GENERATED_COUNT: _zeros(np.float64, np.int64),
     "sum_int64": _zeros(np.int64),
     "minmax": cpu_kernels.minmax_empty,
     "shifted_moments": _zeros(np.int64, np.float64, np.float64, np.float64),
@@ -89,9 +95,20 @@ def run_kernel(reduction: Reduction, x: Any, axes: tuple[int, ...], device: str)
     if x.size == 0 or name == SHAPE_ONLY:
         return EMPTY_OUTPUTS[name](_keepdims_shape(x.shape, axes), x.dtype, xp)
     walk = plan_walk(x, axes, xp)
+    if name == GENERATED_COUNT:
+        return _generated_count(walk, backend, xp)
     if backend == "cpu":
         return kernel_for(name, "cpu")(walk)
     return kernel_for(name, "gpu")(walk, xp)
+
+
+def _generated_count(walk: Any, backend: str, xp: Any) -> tuple[Any, Any]:
+    """(zero sums, int64 non-NaN counts): the nansum kernel's outputs, from the
+    generated count kernel."""
+    from .custom import NON_NAN_COUNT  # here: numbadask.custom imports this module
+
+    counts = NON_NAN_COUNT.kernels(backend).reduce(walk, (), xp)[0]
+    return xp.zeros(walk.out_shape), counts.astype(np.int64)
 
 
 def chunk(x: Any, *, reduction: Reduction, axes: tuple[int, ...], device: str) -> Any:
@@ -143,7 +160,7 @@ def _nan_mean_kernel(dtype: np.dtype) -> str:
 
 
 def _count_kernel(dtype: np.dtype) -> str:
-    return "nansum_float64" if dtype.kind == "f" else SHAPE_ONLY
+    return GENERATED_COUNT if dtype.kind == "f" else SHAPE_ONLY
 
 
 def _sum_count_partial(out: Any, x: Any, axes: tuple[int, ...]) -> SumCount:
