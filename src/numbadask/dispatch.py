@@ -78,8 +78,34 @@ def simulator_enabled() -> bool:
     return bool(numba.config.ENABLE_CUDASIM)
 
 
-def _visible_gpu_count() -> int | None:
-    """GPUs visible to this process by NVML, or None when NVML cannot tell."""
+def listed_gpus(visible: str, count: int) -> int:
+    """How many of ``count`` GPUs a ``CUDA_VISIBLE_DEVICES`` value exposes: CUDA takes
+    indices (or GPU-/MIG- UUIDs) up to the first entry that names no device.
+
+    Examples
+    --------
+    >>> listed_gpus("2,0,7", 3), listed_gpus("1", 4), listed_gpus("GPU-8932f937", 1), listed_gpus("-1", 2)
+    (2, 1, 1, 0)
+    """
+    listed = 0
+    for item in visible.split(","):
+        item = item.strip()
+        if not ((item.isdigit() and int(item) < count) or item.startswith(("GPU-", "MIG-"))):
+            break
+        listed += 1
+    return min(listed, count)
+
+
+def visible_gpu_count() -> int | None:
+    """GPUs this process can see, asked of NVML (no CUDA context) and narrowed by
+    ``CUDA_VISIBLE_DEVICES``; None when NVML is not installed and so cannot tell.
+
+    Examples
+    --------
+    >>> count = visible_gpu_count()
+    >>> count is None or count >= 0
+    True
+    """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return 0
@@ -95,22 +121,7 @@ def _visible_gpu_count() -> int | None:
             pynvml.nvmlShutdown()
     except pynvml.NVMLError:
         return 0
-    if visible is not None:
-        count = min(count, len(visible.split(",")))
-    return count
-
-
-def visible_gpu_count() -> int | None:
-    """GPUs this process can see, asked of NVML (no CUDA context), or None when
-    NVML is not installed and so cannot tell.
-
-    Examples
-    --------
-    >>> count = visible_gpu_count()
-    >>> count is None or count >= 0
-    True
-    """
-    return _visible_gpu_count()
+    return count if visible is None else listed_gpus(visible, count)
 
 
 def gpu_unavailable_reason() -> str | None:
@@ -126,8 +137,9 @@ def gpu_unavailable_reason() -> str | None:
         return None
     missing = [m for m in ("cupy", "numba_cuda") if importlib.util.find_spec(m) is None]
     if missing:
-        return f"device='gpu' needs {' and '.join(missing)}, which are not installed: {INSTALL_HINT}"
-    if _visible_gpu_count() == 0:
+        verb = "is" if len(missing) == 1 else "are"
+        return f"device='gpu' needs {' and '.join(missing)}, which {verb} not installed: {INSTALL_HINT}"
+    if visible_gpu_count() == 0:
         return f"device='gpu' found no visible NVIDIA GPU (NVML, CUDA_VISIBLE_DEVICES): {INSTALL_HINT}"
     return None
 

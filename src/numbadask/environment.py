@@ -60,10 +60,10 @@ def _visible_indices(count: int) -> list[int]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
         return list(range(count))
-    items = [v.strip() for v in visible.split(",") if v.strip()]
+    items = [v.strip() for v in visible.split(",")][: dispatch.listed_gpus(visible, count)]  # CUDA stops at the first bad one
     if not all(v.isdigit() for v in items):  # UUIDs/MIG names: NVML order, first len(items)
-        return list(range(min(count, len(items))))
-    return [int(v) for v in items if int(v) < count]
+        return list(range(len(items)))
+    return [int(v) for v in items]
 
 
 def visible_gpus() -> tuple[list[dict[str, Any]], str | None]:
