@@ -17,6 +17,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from numbadask.timing import interleaved_times  # noqa: F401  (the benchmarks' one timing loop)
+
 
 def median_time(func: Callable[[], Any], runs: int = 5, warmup: int = 1) -> float:
     """Median wall time of ``runs`` calls after ``warmup`` untimed ones."""
@@ -36,19 +38,6 @@ def _plain_sum(x):
     for i in range(x.size):
         acc += x[i]
     return acc
-
-
-def interleaved_times(funcs: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
-    """Time each function once per round, ``runs`` rounds after one warm-up round, so
-    that drift on a shared machine reaches every contender alike."""
-    times: dict[str, list[float]] = {name: [] for name in funcs}
-    for round_ in range(runs + 1):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return times
 
 
 def read_ceiling_gbps(flat: np.ndarray, threads: int = 2, runs: int = 5) -> float:

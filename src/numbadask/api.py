@@ -122,17 +122,22 @@ def _reduce(
     split_every: Any,
     device: str,
     meta: Any = None,
+    chunk: Any = None,
+    label: str | None = None,
+    token: tuple = (),
 ) -> da.Array:
-    """Chunk states from ``spec``'s kernels, merged in a tree, finalized to the result."""
+    """Chunk states from ``spec``'s kernels (or from ``chunk(block)``, named ``label``
+    in errors, with ``token`` telling its graphs apart), merged in a tree, finalized to
+    the result."""
     from dask.base import tokenize
 
     name = f"numbadask-{spec.name}"
     states = graph.chunk_states(
         x,
-        f"{name}-chunk-{tokenize(x, spec.name, axes, device)}",
+        f"{name}-chunk-{tokenize(x, spec.name, axes, device, *token)}",
         axes,
-        partial(specs.chunk, reduction=spec, axes=axes, device=device),
-        f"numbadask.{spec.name} (kernel {spec.kernel(x.dtype)})",
+        chunk or partial(specs.chunk, reduction=spec, axes=axes, device=device),
+        label or f"numbadask.{spec.name} (kernel {spec.kernel(x.dtype)})",
     )
     out_ndim = x.ndim if keepdims else x.ndim - len(axes)
     return graph.tree_reduce(

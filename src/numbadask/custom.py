@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from . import api, dispatch, graph, specs
+from . import api, dispatch, specs
 from .layout import plan_walk
 
 if TYPE_CHECKING:
@@ -263,28 +263,20 @@ def _build_graph(
     red: CustomReduction, x: da.Array, axes: tuple[int, ...], keepdims: bool, split_every: Any, device: str, params: tuple[float, ...]
 ) -> da.Array:
     """The same graph as the built-ins: chunk states, then a tree of merges."""
-    from dask.base import tokenize
-
-    name = f"numbadask-{red.name}"
     spec = specs.Reduction(
         name=red.name, kernel=_unused, partial=_unused, merge=red.merge_states, finalize=red.finalize_states
     )
-    states = graph.chunk_states(
-        x, f"{name}-chunk-{tokenize(x, red, axes, device, params)}", axes,
-        partial(red.chunk, axes=axes, device=device, params=params),
-        f"numbadask.reduction {red.name!r} (user-defined kernel)",
-    )
-    result_dtype = np.dtype(np.float64)
-    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
-    return graph.tree_reduce(
-        states,
+    return api._reduce(
+        spec,
+        x,
         axes,
-        partial(specs.combine, reduction=spec),
-        partial(specs.aggregate, reduction=spec, result_dtype=result_dtype),
+        np.dtype(np.float64),
         keepdims,
-        api._split_every(split_every),
-        name,
-        api.result_meta(x, out_ndim, result_dtype, device),
+        split_every,
+        device,
+        chunk=partial(red.chunk, axes=axes, device=device, params=params),
+        label=f"numbadask.reduction {red.name!r} (user-defined kernel)",
+        token=(red, params),
     )
 
 
