@@ -1,6 +1,6 @@
 """Benchmark: user-defined reductions (numbadask.reduction) against the built-ins and dask.array.
 
-1 GiB float64 in memory, 64 MiB and 128 MiB row chunks, threaded scheduler, one process.
+1 GiB float64 in memory, 8, 32 and 128 MiB row chunks, threaded scheduler, one process.
 Each round times, in turn: the 2-thread Numba read ceiling, the built-in numbadask.sum,
 a user-defined sum of squares (defined below, as a user would), the same reduction
 through dask.array.reduction over NumPy code, and `(x**2).sum()` in dask.array; then the
@@ -77,7 +77,7 @@ def run(size_gib: float, runs: int) -> dict:
     _plain_sum(halves[0][:16])
     pool = ThreadPoolExecutor(2)
     rows = []
-    for chunk_mib in (64, 128):
+    for chunk_mib in (8, 32, 128):
         chunks = (chunk_mib * MiB // (8 * side), side)
         x = da.from_array(a, chunks=chunks).persist()
         xn = da.from_array(a_nan, chunks=chunks).persist()
