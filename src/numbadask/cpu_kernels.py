@@ -415,8 +415,8 @@ def _walk_minmax(buf, base, sizes, strides, out_strides, lo, hi, valid):
             for j in range(n):
                 v = buf[offset + j * step]
                 o = out_offset + j * out_step
-                lo[o] = v if v < lo[o] else lo[o]
-                hi[o] = v if v > hi[o] else hi[o]
+                lo[o] = skip_nan_min(lo[o], v)
+                hi[o] = skip_nan_max(hi[o], v)
                 valid[o] += v == v
         offset, out_offset = _advance(index, sizes, strides, out_strides, k - 1, offset, out_offset)
 
@@ -562,8 +562,8 @@ def _walk_moments(buf, base, sizes, strides, out_strides, with_minmax, count, sh
                     s2[p] += d * d
                     count[p] += 1
                 if with_minmax:
-                    lo[p] = v if v < lo[p] else lo[p]
-                    hi[p] = v if v > hi[p] else hi[p]
+                    lo[p] = skip_nan_min(lo[p], v)
+                    hi[p] = skip_nan_max(hi[p], v)
         offset, o = _advance(index, sizes, strides, out_strides, k - 1, offset, o)
 
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from dask._task_spec import DataNode, GraphNode, List, Task, TaskRef
 
+from .dispatch import ChunkError, GPUUnavailableError, failure_hint
+
 if TYPE_CHECKING:
     import dask.array as da
 
@@ -60,8 +62,6 @@ def reduce_block(chunk: Callable[..., Any], label: str, block: tuple, x: Any, **
     """``chunk(x, **kwargs)``, with any failure re-raised as a
     :class:`~numbadask.dispatch.ChunkError` naming ``label`` (the reduction and its
     kernel), the block and the chunk, so a bad chunk among thousands can be found."""
-    from .dispatch import ChunkError, GPUUnavailableError, failure_hint
-
     try:
         return chunk(x, **kwargs)
     except GPUUnavailableError:

@@ -109,9 +109,8 @@ def _check_chunks(chunks: Any, ndim: int) -> None:
 
 
 @dataclass(frozen=True)
-class NpyReader:
-    """A ``.npy`` file that reads a block through ``np.load(mmap_mode="r")`` each time:
-    pickles as its path (a pickled ``np.memmap`` would carry all its data)."""
+class _FileBlocks:
+    """An array in a file, read block by block in the tasks (pickles as its path)."""
 
     path: str
     shape: tuple[int, ...]
@@ -120,24 +119,36 @@ class NpyReader:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def as_dask(self, chunks: Any, name: str, previous: tuple | None = None) -> da.Array:
+        """The Dask array of these blocks; "auto" chunks as multiples of the file's
+        own (``previous``) where it has them."""
+        import dask.array as da
+
+        _check_chunks(chunks, self.ndim)
+        if previous and chunks == "auto":
+            from dask.array.core import normalize_chunks
+
+            chunks = normalize_chunks("auto", self.shape, dtype=self.dtype, previous_chunks=previous)
+        meta = np.empty((0,) * self.ndim, dtype=self.dtype)
+        return da.from_array(self, chunks=chunks, name=name, meta=meta)
+
+
+@dataclass(frozen=True)
+class NpyReader(_FileBlocks):
+    """A ``.npy`` file that reads a block through ``np.load(mmap_mode="r")`` each time
+    (a pickled ``np.memmap`` would carry all its data)."""
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return np.load(self.path, mmap_mode="r")[key]
 
 
 @dataclass(frozen=True)
-class HDF5Reader:
+class HDF5Reader(_FileBlocks):
     """One HDF5 dataset, opened in the task that reads a block (h5py handles do not
     pickle, and a handle opened in the client would be useless on a worker)."""
 
-    path: str
-    dataset: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
+    dataset: str = ""
 
     def __getitem__(self, key: Any) -> np.ndarray:
         h5py = require("h5py")
@@ -155,7 +166,6 @@ def _token(path: Path, *parts: Any) -> str:
 
 def open_npy(path: Path, chunks: Any) -> da.Array:
     """A ``.npy`` file as a Dask array, memory-mapped, never read whole."""
-    import dask.array as da
 
     try:
         mm = np.load(path, mmap_mode="r")
@@ -163,9 +173,7 @@ def open_npy(path: Path, chunks: Any) -> da.Array:
         raise SourceError(f"{str(path)!r} is not a readable .npy file: {exc}") from None
     reader = NpyReader(str(path.resolve()), tuple(mm.shape), mm.dtype)
     del mm
-    _check_chunks(chunks, reader.ndim)
-    meta = np.empty((0,) * reader.ndim, dtype=reader.dtype)
-    return da.from_array(reader, chunks=chunks, name=f"npy-{_token(path)}", meta=meta)
+    return reader.as_dask(chunks, f"npy-{_token(path)}")
 
 
 def _pick_member(kind: str, path: Path, members: list[str]) -> str:
@@ -205,7 +213,6 @@ def open_zarr(path: Path, inner: str | None, chunks: Any) -> da.Array:
 
 def open_hdf5(path: Path, dataset: str | None, chunks: Any) -> da.Array:
     """An HDF5 dataset as a Dask array, each block read in its own task."""
-    import dask.array as da
 
     h5py = require("h5py")
     try:
@@ -219,17 +226,11 @@ def open_hdf5(path: Path, dataset: str | None, chunks: Any) -> da.Array:
                 raise SourceError(f"no dataset {dataset!r} in HDF5 file {str(path)!r}")
             if not isinstance(node, h5py.Dataset):
                 raise SourceError(f"{dataset!r} in HDF5 file {str(path)!r} is a {type(node).__name__.lower()}, not a dataset")
-            reader = HDF5Reader(str(path.resolve()), dataset, tuple(node.shape), node.dtype)
+            reader = HDF5Reader(str(path.resolve()), tuple(node.shape), node.dtype, dataset=dataset)
             previous = node.chunks
     except OSError as exc:
         raise SourceError(f"{str(path)!r} is not a readable HDF5 file: {exc}") from None
-    _check_chunks(chunks, reader.ndim)
-    meta = np.empty((0,) * reader.ndim, dtype=reader.dtype)
-    if previous and chunks == "auto":
-        from dask.array.core import normalize_chunks
-
-        chunks = normalize_chunks("auto", reader.shape, dtype=reader.dtype, previous_chunks=previous)
-    return da.from_array(reader, chunks=chunks, name=f"hdf5-{_token(path, dataset)}", meta=meta)
+    return reader.as_dask(chunks, f"hdf5-{_token(path, dataset)}", previous)
 
 
 def open_random(spec: str, chunks: Any) -> da.Array:
