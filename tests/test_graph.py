@@ -1,4 +1,5 @@
-"""The reduction graph: chunk tasks on in-memory chunks stay unfused; offsets are global."""
+"""The reduction graph: chunk tasks on in-memory chunks stay unfused and group;
+offsets are global."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import pytest
 from dask.array.optimization import optimize
 
 import numbadask
-from numbadask.graph import UnfusedTask, block_offsets, fan_in
+import dask
+from numbadask import graph as nd_graph
+from numbadask.graph import UnfusedTask, block_offsets, chunks_per_task, fan_in
+
+
+@pytest.fixture
+def one_chunk_per_task(monkeypatch):
+    """Graphs as if chunks never grouped: one chunk task per chunk."""
+    monkeypatch.setattr(nd_graph, "TASK_BYTES", 1)
 
 
 def _optimized_chunk_tasks(result: da.Array) -> list:
@@ -16,7 +25,7 @@ def _optimized_chunk_tasks(result: da.Array) -> list:
     return [v for k, v in dsk.items() if isinstance(k, tuple) and "-chunk-" in k[0]]
 
 
-def test_chunks_in_memory_are_not_fused():
+def test_chunks_in_memory_are_not_fused(one_chunk_per_task):
     a = np.random.default_rng(0).random((8, 8))
     x = da.from_array(a, chunks=4)
     for result, want in ((numbadask.sum(x), a.sum()), (numbadask.argmin(x), a.argmin()), (numbadask.moments(x).mean, a.mean())):
@@ -50,7 +59,7 @@ def test_tree_of_any_depth_matches_numpy(split_every, axis, keepdims):
     np.testing.assert_allclose(got.compute(), want, rtol=1e-14)
 
 
-def test_tree_levels_follow_the_fan_in():
+def test_tree_levels_follow_the_fan_in(one_chunk_per_task):
     x = da.from_array(np.ones(64), chunks=1)
     graph = numbadask.sum(x, split_every=4).__dask_graph__()
     levels = sorted(name for name in graph.layers if name.startswith("numbadask-sum"))
@@ -68,3 +77,124 @@ def test_fan_in_like_dask():
     assert fan_in(32, (0,)) == {0: 32}
     assert fan_in(16, (0, 1)) == {0: 4, 1: 4}
     assert fan_in(3, (0, 1, 2)) == {0: 2, 1: 2, 2: 2}
+
+
+def _chunk_task_count(result: da.Array) -> int:
+    return len(_optimized_chunk_tasks(result))
+
+
+def test_in_memory_chunks_group_until_tasks_per_thread():
+    """64 tiny chunks on 2 threads: 4 tasks per thread, 8 chunks each."""
+    x = da.from_array(np.arange(64.0), chunks=1)
+    with dask.config.set(num_workers=2):
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 8}
+        assert _chunk_task_count(numbadask.sum(x)) == 8
+    with dask.config.set(num_workers=16):  # 64 chunks are 4 per thread already
+        assert chunks_per_task(x, (0,), {0: 32}) == {}
+
+
+def test_groups_hold_about_task_bytes_and_divide_the_first_merge(monkeypatch):
+    monkeypatch.setattr(nd_graph, "TASK_BYTES", 3 * 8 * 10)  # three chunks of 10 float64
+    x = da.from_array(np.zeros(2000), chunks=10)  # 200 chunks
+    with dask.config.set(num_workers=1):
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 2}  # 3 does not divide 32
+        assert chunks_per_task(x, (0,), {0: 9}) == {0: 3}
+        assert chunks_per_task(x, (0,), {0: 4}) == {0: 2}  # at most half the fan
+        assert chunks_per_task(x, (0,), {0: 3}) == {}
+
+
+def test_groups_run_along_the_last_reduced_axis_with_blocks():
+    x = da.from_array(np.zeros((4, 16, 3)), chunks=(1, 1, 3))  # 64 chunks
+    with dask.config.set(num_workers=1):  # at most 64 // 4 = 16 chunks per task
+        assert chunks_per_task(x, (0, 1, 2), {0: 8, 1: 8, 2: 2}) == {1: 4}
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 4}
+        assert chunks_per_task(x, (2,), {2: 32}) == {}  # one block along it
+        assert chunks_per_task(x, (), {}) == {}
+
+
+def test_fan_in_goes_to_the_axes_with_blocks():
+    assert fan_in(32, (0, 1), (64, 1)) == {0: 32, 1: 2}
+    assert fan_in(64, (0, 1, 2), (4, 4, 4)) == {0: 4, 1: 4, 2: 4}  # not 3: 64 ** (1/3) < 4 in floats
+
+
+def test_chunks_made_by_tasks_do_not_group():
+    x = da.ones(64, chunks=1) + 1
+    with dask.config.set(num_workers=1):
+        assert chunks_per_task(x, (0,), {0: 32}) == {}
+        assert float(numbadask.sum(x).compute()) == 128.0
+
+
+FUNCTIONS = [numbadask.sum, numbadask.mean, numbadask.var, numbadask.nanmax, numbadask.argmin, numbadask.nanargmax]
+
+
+CASES = [  # (chunks of a (9, 40, 10) array, axis): each groups chunks along axis 1
+    ((9, 3, 10), None),
+    ((9, 3, 10), 1),
+    ((9, 3, 10), (0, 1)),
+    ((9, 3, 10), (1, 2)),
+    ((2, 3, 5), 1),
+]
+
+
+@pytest.mark.parametrize("split_every", [None, 4, 6])
+@pytest.mark.parametrize(("chunks", "axis"), CASES)
+def test_grouped_chunks_give_the_same_bits(monkeypatch, chunks, axis, split_every):
+    """Groups hand their states, unmerged and in order, to the first merge: the
+    answer is bit for bit the one of one chunk per task, and NumPy's to rounding."""
+    a = np.random.default_rng(2).normal(1e3, 1.0, size=(9, 40, 10))
+    a[3, 21, 7], a[4, 2, 1] = np.nan, a.max() + 1
+    x = da.from_array(a, chunks=chunks)
+    if isinstance(split_every, int) and isinstance(axis, tuple):
+        split_every = {axis[0]: 2, 1: split_every}  # every fan but axis 1's is 2
+    for func in FUNCTIONS:
+        if "arg" in func.__name__ and isinstance(axis, tuple):
+            continue
+        with dask.config.set(num_workers=1):
+            grouped = func(x, axis=axis, split_every=split_every)
+        monkeypatch.setattr(nd_graph, "TASK_BYTES", 1)
+        single = func(x, axis=axis, split_every=split_every)
+        monkeypatch.undo()
+        assert _chunk_task_count(grouped) < _chunk_task_count(single) == x.npartitions
+        np.testing.assert_array_equal(grouped.compute(), single.compute(), err_msg=func.__name__)
+        want = getattr(np, func.__name__)(a, axis=axis)
+        np.testing.assert_allclose(grouped.compute(), want, rtol=1e-12, err_msg=func.__name__)
+
+
+def test_no_groups_where_every_fan_is_odd_and_small():
+    """Two axes with blocks share split_every=32 as 5 x 5: no count divides 5 and is
+    at most half of it."""
+    x = da.from_array(np.zeros((40, 40)), chunks=4)
+    with dask.config.set(num_workers=1):
+        assert chunks_per_task(x, (0, 1), {0: 5, 1: 5}) == {}
+
+
+class _Unreadable:
+    """An in-memory chunk whose data raises when read."""
+
+    shape, ndim, dtype = (4,), 1, np.dtype(np.float64)
+
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("unreadable chunk")
+
+
+def test_a_failing_chunk_in_a_group_is_named():
+    chunks = {("mixed", i): (_Unreadable() if i == 5 else np.ones(4)) for i in range(16)}
+    x = da.Array(chunks, "mixed", ((4,) * 16,), meta=np.empty(0))
+    with dask.config.set(num_workers=1):
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 4}
+        with pytest.raises(numbadask.ChunkError, match=r"block \('mixed', 5\).*unreadable chunk"):
+            numbadask.sum(x).compute(scheduler="sync")
+
+
+def test_no_groups_under_a_distributed_client():
+    """A distributed scheduler places tasks itself, and persisted chunks may sit on
+    different workers: one chunk per task there."""
+    from distributed import Client, LocalCluster
+
+    a = np.arange(64.0)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, Client(cluster):
+        x = da.from_array(a, chunks=1)
+        assert chunks_per_task(x, (0,), {0: 32}) == {}
+        persisted = x.persist()
+        assert chunks_per_task(persisted, (0,), {0: 32}) == {}
+        assert float(numbadask.sum(persisted).compute()) == a.sum()

@@ -131,23 +131,18 @@ def _reduce(
     the result."""
     from dask.base import tokenize
 
-    name = f"numbadask-{spec.name}"
-    states = graph.chunk_states(
+    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    return graph.reduction(
         x,
-        f"{name}-chunk-{tokenize(x, spec.name, axes, device, *token)}",
+        f"numbadask-{spec.name}",
+        tokenize(x, spec.name, axes, device, *token),
         axes,
         chunk or partial(specs.chunk, reduction=spec, axes=axes, device=device),
         label or f"numbadask.{spec.name} (kernel {spec.kernel(x.dtype)})",
-    )
-    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
-    return graph.tree_reduce(
-        states,
-        axes,
         partial(specs.combine, reduction=spec),
         partial(specs.aggregate, reduction=spec, result_dtype=result_dtype),
         keepdims,
         _split_every(split_every),
-        name,
         result_meta(x, out_ndim, result_dtype, device) if meta is None else meta,
     )
 
@@ -521,23 +516,19 @@ def _arg_reduce(spec: Reduction, want_max: bool, a: Any, axis: Any, keepdims: bo
     if (x.size if axis is None else x.shape[axis]) == 0:
         raise ValueError(f"attempt to get {spec.name.removeprefix('nan')} of an empty sequence")
     dispatch.check_device(device)
-    states = graph.chunk_states(
+    return graph.reduction(
         x,
-        f"numbadask-{spec.name}-chunk-{tokenize(x, spec.name, axis, device)}",
+        f"numbadask-{spec.name}",
+        tokenize(x, spec.name, axis, device),
         axes,
         partial(specs.arg_chunk, reduction=spec, device=device, axis=axis, shape=x.shape, want_max=want_max),
         f"numbadask.{spec.name} (kernel argminmax)",
-        with_offsets=True,
-    )
-    return graph.tree_reduce(
-        states,
-        axes,
         partial(specs.combine, reduction=spec),
         partial(specs.aggregate, reduction=spec, result_dtype=np.dtype(np.intp)),
         bool(keepdims),
         _split_every(split_every),
-        f"numbadask-{spec.name}",
         result_meta(x, x.ndim if keepdims else x.ndim - len(axes), np.dtype(np.intp), device),
+        with_offsets=True,
     )
 
 

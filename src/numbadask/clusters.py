@@ -255,11 +255,9 @@ class Runtime:
         """
         if self.client is not None:
             return len(self.workers), "workers"
-        import os
+        from .graph import local_thread_count
 
-        import dask
-
-        return int(dask.config.get("num_workers", None) or os.cpu_count() or 1), self.scheduler
+        return local_thread_count(), self.scheduler
 
     def chunk_bytes_cap(self) -> int | None:
         """The largest chunk the smallest worker can hold a few of per thread, or None

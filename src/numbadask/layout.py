@@ -19,6 +19,7 @@ layout allows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ class Walk:
     @property
     def out_size(self) -> int:
         """Number of elements in the partial result (kept positions)."""
-        return int(np.prod(self.out_shape, dtype=np.int64))
+        return math.prod(self.out_shape)
 
 
 def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:

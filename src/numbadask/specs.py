@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def _sum_count_partial(out: Any, x: Any, axes: tuple[int, ...]) -> SumCount:
     """NaN-skipping kernels count what they kept; otherwise the count is the shape's."""
     if isinstance(out, tuple):
         return SumCount(*out)
-    return SumCount(out, int(np.prod([x.shape[a] for a in axes], dtype=np.int64)))
+    return SumCount(out, math.prod(x.shape[a] for a in axes))
 
 
 def _mean_finalize(state: SumCount, result_dtype: np.dtype) -> Any:
@@ -211,7 +212,7 @@ def _minmax_kernel(dtype: np.dtype) -> str:
 
 def _minmax_partial(out: Any, x: Any, axes: tuple[int, ...]) -> MinMax:
     lo, hi, valid = out
-    return MinMax(lo, hi, valid, int(np.prod([x.shape[a] for a in axes], dtype=np.int64)))
+    return MinMax(lo, hi, valid, math.prod(x.shape[a] for a in axes))
 
 
 def _minmax_finalize(pick: str, skipna: bool, operation: str) -> Callable[[MinMax, np.dtype], Any]:
@@ -260,7 +261,7 @@ PTP = _minmax_family("ptp", "ptp", False, "maximum")
 def _moments_partial(out: Any, x: Any, axes: tuple[int, ...]) -> Moments:
     count, shift, s1, s2, *minmax = out
     lo, hi = minmax if minmax else (None, None)
-    return Moments(count, shift, s1, s2, lo, hi, int(np.prod([x.shape[a] for a in axes], dtype=np.int64)))
+    return Moments(count, shift, s1, s2, lo, hi, math.prod(x.shape[a] for a in axes))
 
 
 def variance(state: Moments, ddof: int, skipna: bool) -> Any:
