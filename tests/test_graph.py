@@ -124,6 +124,31 @@ def test_chunks_made_by_tasks_do_not_group():
         assert float(numbadask.sum(x).compute()) == 128.0
 
 
+def _graph_keys(result: da.Array) -> set:
+    return {k[0] for k in dict(result.__dask_graph__()) if isinstance(k, tuple)}
+
+
+@pytest.mark.parametrize("chunk", [1, 16])  # grouped (64 chunks), and one chunk per task (4)
+def test_in_memory_chunks_are_inlined_into_the_chunk_tasks(chunk):
+    """On a local scheduler the chunk tasks hold in-memory chunks themselves: the
+    input's data layer, a node per chunk for Dask to order on every compute, is gone."""
+    a = np.random.default_rng(5).random(64)
+    x = da.from_array(a, chunks=chunk)
+    for result, want in ((numbadask.sum(x), a.sum()), (numbadask.argmax(x), a.argmax()), (numbadask.moments(x).var, a.var())):
+        assert x.name not in _graph_keys(result)
+        np.testing.assert_allclose(result.compute(), want, rtol=1e-14)
+
+
+def test_chunks_made_by_tasks_are_referenced_not_inlined():
+    x = da.ones(64, chunks=4) + 1
+    assert x.name in _graph_keys(numbadask.sum(x))
+    mixed = {("mixed", 0): np.ones(4), ("mixed", 1): (np.add, ("mixed", 0), 1.0)}  # data, then a task
+    y = da.Array(mixed, "mixed", ((4, 4),), meta=np.empty(0))
+    result = numbadask.sum(y)
+    assert "mixed" in _graph_keys(result)
+    assert float(result.compute()) == 12.0
+
+
 FUNCTIONS = [numbadask.sum, numbadask.mean, numbadask.var, numbadask.nanmax, numbadask.argmin, numbadask.nanargmax]
 
 
@@ -197,4 +222,5 @@ def test_no_groups_under_a_distributed_client():
         assert chunks_per_task(x, (0,), {0: 32}) == {}
         persisted = x.persist()
         assert chunks_per_task(persisted, (0,), {0: 32}) == {}
+        assert x.name in _graph_keys(numbadask.sum(x))  # the data goes to the scheduler once, as x's
         assert float(numbadask.sum(persisted).compute()) == a.sum()
