@@ -5,6 +5,7 @@ scheduler, one process. Each round times, for each function in turn, the 2-threa
 read ceiling (just before, so the fraction compares neighbours in time on a shared
 machine whose bandwidth drifts), the numbadask function and its dask.array counterpart; `moments` (count, sum, mean,
 var, std, min, max in one read) against dask.compute(x.mean(), x.var(), x.min(), x.max()).
+Then one more compute of each, for the peak resident memory it adds.
 
 Usage:  python bench/bench_family.py [--size-gib 2] [--runs 9] [--out bench/results]
 """
@@ -22,7 +23,7 @@ import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _plain_sum, bench_main, interleaved_times, machine_name  # noqa: E402
+from common import _plain_sum, bench_main, interleaved_times, machine_name, peak_rss_growth_bytes  # noqa: E402
 
 import numbadask  # noqa: E402
 
@@ -66,6 +67,7 @@ def run(size_gib: float, runs: int) -> dict:
         times = interleaved_times(contenders, runs)
         for name in [*FUNCTIONS, "moments"]:
             ours, theirs, ceil = times[f"numbadask.{name}"], times[f"dask.{name}"], times[f"ceiling.{name}"]
+            growth = {who: peak_rss_growth_bytes(contenders[f"{who}.{name}"]) for who in ("numbadask", "dask")}
             rows.append(
                 {
                     "function": name,
@@ -75,6 +77,7 @@ def run(size_gib: float, runs: int) -> dict:
                     "speedup_vs_dask": statistics.median(t / o for t, o in zip(theirs, ours)),
                     "fraction_of_ceiling": statistics.median(c / o for c, o in zip(ceil, ours)),
                     "ceiling_gbps": a.nbytes / statistics.median(ceil) / 1e9,
+                    "peak_rss_growth_mib": {who: None if b is None else b / MiB for who, b in growth.items()},
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
@@ -89,13 +92,19 @@ def markdown(report: dict) -> str:
         f"{report['array_gib']:.2f} GiB float64 in memory (1% NaN for nan-functions), threaded scheduler, "
         f"{report['runs']} interleaved rounds after a warm-up round; ratios are medians of per-round ratios.",
         "",
-        "| function | chunks (MiB) | numbadask GB/s | dask GB/s | speed-up | read ceiling GB/s | numbadask / read ceiling |",
-        "|---|---|---|---|---|---|---|",
+        "Peak growth: the process's peak resident memory during one compute above what was resident before "
+        "(Linux `VmHWM`, reset first), so Numba's and NumPy's temporaries both count.",
+        "",
+        "| function | chunks (MiB) | numbadask GB/s | dask GB/s | speed-up | read ceiling GB/s | numbadask / read ceiling "
+        "| peak growth numbadask / dask (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
+        growth = r.get("peak_rss_growth_mib", {})
+        mib = " / ".join("-" if growth.get(who) is None else f"{growth[who]:.1f}" for who in ("numbadask", "dask"))
         lines.append(
             f"| {r['function']} | {r['chunk_mib']} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | "
-            f"{r['speedup_vs_dask']:.2f}x | {r['ceiling_gbps']:.1f} | {r['fraction_of_ceiling']:.0%} |"
+            f"{r['speedup_vs_dask']:.2f}x | {r['ceiling_gbps']:.1f} | {r['fraction_of_ceiling']:.0%} | {mib} |"
         )
     lines += ["", "Command: `python bench/bench_family.py`"]
     return "\n".join(lines) + "\n"
