@@ -320,6 +320,35 @@ def test_too_few_values_warn_like_numpy():
         assert np.isnan(numbadask.var(np.ones(1), ddof=1).compute())
 
 
+def _warning_texts(func) -> set[str]:
+    """The texts of the RuntimeWarnings ``func()`` gives, less floating-point error
+    reports (NumPy words those after the operation that met the NaN or zero)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        func()
+    texts = {str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}
+    return {t for t in texts if not t.startswith(("invalid value", "divide by zero"))}
+
+
+@pytest.mark.parametrize(
+    ("name", "a", "kwargs"),
+    [
+        ("mean", np.empty(0), {}),
+        ("nanmean", np.full(3, np.nan), {}),
+        ("var", np.ones(2), {"ddof": 3}),
+        ("std", np.ones(2), {"ddof": 2}),
+        ("nanvar", np.array([1.0, np.nan]), {"ddof": 1}),
+        ("nanstd", np.full(2, np.nan), {}),
+        ("nanmin", np.full((2, 2), np.nan), {"axis": 0}),
+        ("nanmax", np.array([[np.nan, 1.0], [np.nan, 2.0]]), {"axis": 0}),
+    ],
+)
+def test_warnings_are_numpys_word_for_word(name, a, kwargs):
+    want = _warning_texts(lambda: getattr(np, name)(a, **kwargs))
+    assert want, "the case should make NumPy warn"
+    assert _warning_texts(lambda: getattr(numbadask, name)(da.from_array(a, chunks=1), **kwargs).compute()) == want
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_var_on_a_large_offset_is_as_accurate_as_numpy(device):
     """1e9 + U(0, 1) over 16 chunks: where a naive sum of squares has no digits left.

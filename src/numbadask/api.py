@@ -618,7 +618,7 @@ def mean(
     :func:`numpy.mean`), plus ``device``.  Every input dtype accumulates in float64
     (NumPy sums float32 in float32), so float32 means are as accurate as float64 ones
     before the final cast.  An empty slice gives NaN with NumPy's ``RuntimeWarning:
-    Mean of empty slice.`` (at compute time).
+    Mean of empty slice`` (at compute time).
 
     {parameters}
     Examples

@@ -174,7 +174,7 @@ def _sum_count_partial(out: Any, x: Any, axes: tuple[int, ...]) -> SumCount:
 def _mean_finalize(state: SumCount, result_dtype: np.dtype) -> Any:
     total, count = state
     if bool((count == 0) if isinstance(count, int) else (count == 0).any()):
-        warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
+        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=2)  # NumPy 2's words
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     return mean.astype(result_dtype)
@@ -281,7 +281,8 @@ def variance(state: Moments, ddof: int, skipna: bool) -> Any:
 def _var_finalize(state: Moments, result_dtype: np.dtype, *, ddof: int, skipna: bool, root: bool) -> Any:
     dof = state.count - ddof if skipna else state.seen - ddof
     if bool((dof <= 0) if isinstance(dof, int) else (dof <= 0).any()):
-        warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=2)
+        # NumPy 2's words: np.nanvar ends its sentence, np.var does not.
+        warnings.warn("Degrees of freedom <= 0 for slice" + ("." if skipna else ""), RuntimeWarning, stacklevel=2)
     var = variance(state, ddof, skipna)
     xp = dispatch.array_module(var)
     return (xp.sqrt(var) if root else var).astype(result_dtype)
