@@ -328,21 +328,24 @@ nanmax = _minmax_function(specs.NANMAX, np.nanmax, "Maximum ignoring NaN (:func:
 ptp = _minmax_function(specs.PTP, np.ptp, "Range, maximum minus minimum (:func:`numpy.ptp`).", _PROPAGATES, "[nan,  3.]")
 
 
-def check_ddof(ddof: Any) -> int:
-    """``ddof`` must be a non-negative integer (NumPy also takes floats; we refuse them
-    rather than guess)."""
-    if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)):
-        raise TypeError(f"ddof must be a non-negative int, got {ddof!r} ({type(ddof).__name__})")
-    if ddof < 0:
-        raise ValueError(f"ddof must be a non-negative int, got {ddof}")
-    return int(ddof)
+def check_ddof(ddof: Any) -> int | float:
+    """``ddof`` as NumPy takes it, any finite real number (the divisor is ``n - ddof``);
+    a bool, a non-number or a non-finite value is refused."""
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, float, np.integer, np.floating)):
+        raise TypeError(f"ddof must be a finite real number, got {ddof!r} ({type(ddof).__name__})")
+    if not np.isfinite(ddof):
+        raise ValueError(f"ddof must be a finite real number, got {ddof}")
+    return int(ddof) if isinstance(ddof, (int, np.integer)) else float(ddof)
 
 
 def _variance_like(
     name: str, numpy_func: Any, a: Any, axis: Axis, dtype: Any, keepdims: bool, ddof: Any, split_every: Any, device: str
 ) -> da.Array:
-    spec = specs.variance_reduction(name, check_ddof(ddof), skipna=name.startswith("nan"), root=name.endswith("std"))
-    return _sum_like(spec, numpy_func, a, axis, dtype, keepdims, split_every, device)
+    x = as_dask_array(a, name)
+    # NumPy's nanvar/nanstd of input that cannot hold NaN are var/std, rules included.
+    skipna = name.startswith("nan") and x.dtype.kind == "f"
+    spec = specs.variance_reduction(name, check_ddof(ddof), skipna=skipna, root=name.endswith("std"))
+    return _sum_like(spec, numpy_func, x, axis, dtype, keepdims, split_every, device)
 
 
 _VAR_DOC = """{summary}
@@ -350,9 +353,9 @@ _VAR_DOC = """{summary}
     Each chunk keeps shifted moments (the count, a shift K taken from the data, and the
     sums of x - K and (x - K)**2) in float64, merged through exact shift differences:
     stable on data with a large offset (1e9 + U(0, 1)) where a plain sum of squares
-    loses every digit.  {nan_rule}  ``ddof`` must be a non-negative int; where
-    ``n - ddof <= 0`` the result is NaN (or inf) with NumPy's warning ``Degrees of
-    freedom <= 0 for slice.``  Other parameters as in :func:`sum`.  A hand-written
+    loses every digit.  {nan_rule}  ``ddof`` is any finite real number, as in NumPy
+    (the divisor is ``n - ddof``); where ``n - ddof <= 0`` the result is NaN (or inf)
+    with NumPy's warning ``Degrees of freedom <= 0 for slice``.  Other parameters as in :func:`sum`.  A hand-written
     kernel, not the generic :func:`numbadask.reduction` path: the shift is taken from
     each chunk's data and states merge through exact shift differences.
 
@@ -371,7 +374,7 @@ def _variance_function(name: str, numpy_func: Any, summary: str, nan_rule: str, 
         axis: Axis = None,
         dtype: Any = None,
         keepdims: bool = False,
-        ddof: int = 0,
+        ddof: float = 0,
         split_every: int | dict[int, int] | None = None,
         device: str = "auto",
     ) -> da.Array:
@@ -401,7 +404,7 @@ class MomentsResult(NamedTuple):
     max: Any
 
 
-def _finish_moment(block: Any, field: str, ddof: int, skipna: bool, result_dtype: np.dtype) -> Any:
+def _finish_moment(block: Any, field: str, ddof: int | float, skipna: bool, result_dtype: np.dtype) -> Any:
     """One field of :func:`moments` (keepdims shape) from the merged state in ``block``."""
     state = block.state
     xp = dispatch.array_module(state.s1)
@@ -416,7 +419,7 @@ def _finish_moment(block: Any, field: str, ddof: int, skipna: bool, result_dtype
         elif field == "mean":
             value = xp.where(bad, np.nan, state.shift + state.s1 / n)
         elif field in ("var", "std"):
-            value = xp.where(n == 0, np.nan, specs.variance(state, ddof, skipna))
+            value = specs.variance(state, ddof, skipna)
             value = xp.sqrt(value) if field == "std" else value
         else:
             value = state.lo if field == "min" else state.hi
@@ -428,7 +431,7 @@ def _finish_moment(block: Any, field: str, ddof: int, skipna: bool, result_dtype
 def moments(
     a: Any,
     axis: Axis = None,
-    ddof: int = 0,
+    ddof: float = 0,
     skipna: bool = False,
     keepdims: bool = False,
     split_every: int | dict[int, int] | None = None,
@@ -446,8 +449,8 @@ def moments(
     ----------
     a, axis, keepdims, split_every, device
         As in :func:`sum`.
-    ddof : int, optional
-        Delta degrees of freedom of ``var`` and ``std``.
+    ddof : int or float, optional
+        Delta degrees of freedom of ``var`` and ``std`` (any finite real, as in NumPy).
     skipna : bool, optional
         Skip NaN (the nan-functions' semantics) instead of propagating it.
 
@@ -490,7 +493,7 @@ def moments(
             _finish_moment,
             field=field,
             ddof=ddof,
-            skipna=bool(skipna),
+            skipna=bool(skipna) and x.dtype.kind == "f",  # as NumPy's nan-functions of ints
             result_dtype=dtype,
             dtype=dtype,
             meta=result_meta(x, x.ndim, dtype, device),

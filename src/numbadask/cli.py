@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--stats", help="comma-separated: sum, mean, var, std, min, max, ptp, count, argmin, argmax "
                        "and nan-versions (default: moments, i.e. count,sum,mean,var,std,min,max in one pass)")
     stats.add_argument("--axis", help="axis or comma-separated axes to reduce (default: all)")
-    stats.add_argument("--ddof", type=int, default=0, help="delta degrees of freedom of var/std (default 0)")
+    stats.add_argument("--ddof", type=float, default=0, help="delta degrees of freedom of var/std, any real number as in NumPy (default 0)")
     stats.add_argument("--skipna", action="store_true", help="skip NaN (the nan-versions of the stats)")
     stats.add_argument("--chunks", help="'auto' (default; follows the file's chunks), a size like 64MiB, or 1000x-1")
     stats.add_argument("--device", choices=dispatch.DEVICES, default="auto", help="where the kernels run (default auto)")

@@ -264,23 +264,25 @@ def _moments_partial(out: Any, x: Any, axes: tuple[int, ...]) -> Moments:
     return Moments(count, shift, s1, s2, lo, hi, math.prod(x.shape[a] for a in axes))
 
 
-def variance(state: Moments, ddof: int, skipna: bool) -> Any:
+def variance(state: Moments, ddof: float, skipna: bool) -> Any:
     """Variance from merged shifted moments: (s2 - s1**2/n) / max(n - ddof, 0), with
     NumPy's NaN rules: NaN where a slice held NaN (unless skipping it), and, skipping
-    NaN, where n - ddof <= 0."""
+    NaN, where n - ddof <= 0.  An empty slice has m2 = 0, as in NumPy, so a negative
+    ``ddof`` gives 0 there."""
     xp = dispatch.array_module(state.s1)
     n = state.count
     with np.errstate(invalid="ignore", divide="ignore"):
-        m2 = xp.maximum(state.s2 - state.s1 * state.s1 / n, 0.0)
+        m2 = xp.where(n > 0, xp.maximum(state.s2 - state.s1 * state.s1 / n, 0.0), 0.0)
         var = m2 / xp.maximum(n - ddof, 0)
     if skipna:  # np.nanvar: NaN where n - ddof <= 0 (np.var divides by 0: inf or NaN)
         return xp.where(n - ddof <= 0, np.nan, var)
     return xp.where(n < state.seen, np.nan, var)
 
 
-def _var_finalize(state: Moments, result_dtype: np.dtype, *, ddof: int, skipna: bool, root: bool) -> Any:
+def _var_finalize(state: Moments, result_dtype: np.dtype, *, ddof: float, skipna: bool, root: bool) -> Any:
     dof = state.count - ddof if skipna else state.seen - ddof
-    if bool((dof <= 0) if isinstance(dof, int) else (dof <= 0).any()):
+    too_few = dof <= 0
+    if bool(too_few.any() if hasattr(too_few, "any") else too_few):
         # NumPy 2's words: np.nanvar ends its sentence, np.var does not.
         warnings.warn("Degrees of freedom <= 0 for slice" + ("." if skipna else ""), RuntimeWarning, stacklevel=2)
     var = variance(state, ddof, skipna)
@@ -296,7 +298,7 @@ def _moments_minmax_kernel(dtype: np.dtype) -> str:
     return "shifted_moments_minmax"
 
 
-def variance_reduction(name: str, ddof: int, skipna: bool, root: bool) -> Reduction:
+def variance_reduction(name: str, ddof: float, skipna: bool, root: bool) -> Reduction:
     """var (root=False) or std (root=True), skipping NaN or not, for one ``ddof``."""
     return Reduction(
         name=name,

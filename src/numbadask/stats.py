@@ -80,7 +80,7 @@ def parse_axis(text: str | None) -> int | tuple[int, ...] | None:
 
 
 def lazy_stats(
-    x: da.Array, stats: Sequence[str] | None, axis: Any, ddof: int, skipna: bool, device: str
+    x: da.Array, stats: Sequence[str] | None, axis: Any, ddof: float, skipna: bool, device: str
 ) -> dict[str, da.Array]:
     """``{label: lazy result}``: the moments' fields, or each named reduction (its
     nan-version under ``skipna``, labelled by the function used).
@@ -112,7 +112,7 @@ def _auto_chunk_bytes() -> int:
 
 
 def compile_kernels(
-    dtype: str, ndim: int, stats: Sequence[str] | None, axis: Any, ddof: int, skipna: bool, device: str, on_gpu: bool
+    dtype: str, ndim: int, stats: Sequence[str] | None, axis: Any, ddof: float, skipna: bool, device: str, on_gpu: bool
 ) -> None:
     """Run the same statistics on a tiny array of the same dtype and rank, here and at
     once, so that Numba compiles the kernels before the timed compute (a first run on
@@ -246,7 +246,7 @@ def run_stats(
     source: str,
     stats: Sequence[str] | None = None,
     axis: Any = None,
-    ddof: int = 0,
+    ddof: float = 0,
     skipna: bool = False,
     chunks: Any = "auto",
     device: str = "auto",
