@@ -331,6 +331,23 @@ def test_too_few_values_warn_like_numpy():
         assert np.isnan(numbadask.var(np.ones(1), ddof=1).compute())
 
 
+def test_full_reductions_give_numpy_scalars_like_numpy():
+    """json.dumps, isinstance(v, float) and the like work as on NumPy's results."""
+    import json
+
+    a = np.arange(6.0).reshape(2, 3)
+    x = da.from_array(a, chunks=1)
+    for name in ["sum", "mean", "var", "std", "min", "max", "ptp", "argmin", "argmax", "nansum", "nanmean",
+                 "nanvar", "nanstd", "nanmin", "nanmax", "nanargmin", "nanargmax"]:
+        got, want = getattr(numbadask, name)(x).compute(), getattr(np, name)(a)
+        assert type(got) is type(want), name
+    assert isinstance(numbadask.count(x).compute(), np.int64)
+    assert all(isinstance(v, np.generic) for v in dask.compute(*numbadask.moments(x)))
+    assert json.dumps(float(numbadask.mean(x).compute())) == json.dumps(numbadask.mean(x).compute())
+    assert type(numbadask.sum(x, keepdims=True).compute()) is np.ndarray  # as np.sum(a, keepdims=True)
+    assert type(numbadask.moments(x, keepdims=True).mean.compute()) is np.ndarray
+
+
 def _warning_texts(func) -> set[str]:
     """The texts of the RuntimeWarnings ``func()`` gives, less floating-point error
     reports (NumPy words those after the operation that met the NaN or zero)."""

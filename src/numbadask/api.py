@@ -404,8 +404,10 @@ class MomentsResult(NamedTuple):
     max: Any
 
 
-def _finish_moment(block: Any, field: str, ddof: int | float, skipna: bool, result_dtype: np.dtype) -> Any:
-    """One field of :func:`moments` (keepdims shape) from the merged state in ``block``."""
+def _finish_moment(
+    block: Any, field: str, ddof: int | float, skipna: bool, result_dtype: np.dtype, axes: tuple[int, ...], keepdims: bool
+) -> Any:
+    """One field of :func:`moments` from the merged state in ``block``."""
     state = block.state
     xp = dispatch.array_module(state.s1)
     n = state.count
@@ -425,7 +427,7 @@ def _finish_moment(block: Any, field: str, ddof: int | float, skipna: bool, resu
             value = state.lo if field == "min" else state.hi
             if value.dtype.kind == "f":
                 value = xp.where(bad, np.nan, value)
-    return value.astype(result_dtype)
+    return specs.drop_axes(value.astype(result_dtype), axes, keepdims)
 
 
 def moments(
@@ -487,19 +489,17 @@ def moments(
     }
     fields = {}
     for field, dtype in dtypes.items():
-        # Each state block maps to one result block (keepdims shape), then the reduced
-        # axes (one block of size 1 each) are squeezed away: no block is concatenated.
-        value = state.map_blocks(
+        finish = partial(
             _finish_moment,
             field=field,
             ddof=ddof,
             skipna=bool(skipna) and x.dtype.kind == "f",  # as NumPy's nan-functions of ints
             result_dtype=dtype,
-            dtype=dtype,
-            meta=result_meta(x, x.ndim, dtype, device),
-            name=f"numbadask-moments-{field}",
+            axes=axes,
+            keepdims=bool(keepdims),
         )
-        fields[field] = value if keepdims else value.squeeze(axis=axes)
+        meta = result_meta(x, x.ndim if keepdims else x.ndim - len(axes), dtype, device)
+        fields[field] = graph.finish_blocks(state, f"numbadask-moments-{field}", finish, axes, bool(keepdims), meta)
     return MomentsResult(**fields)
 
 

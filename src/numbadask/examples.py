@@ -10,7 +10,7 @@ split_every=None, device="auto")``, and returns a lazy float64 Dask array.
 >>> examples.l2_norm(x, axis=1).compute()
 array([ 4.58257569, 13.        ])
 >>> examples.count_above(x, threshold=3.5).compute()
-array(3.)
+np.float64(3.0)
 >>> examples.value_range(x, axis=0).compute()
 array([2., 2., 8.])
 """

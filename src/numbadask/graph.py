@@ -319,3 +319,22 @@ def reduction(
     inline = _local_threads_over(x) is not None
     states = chunk_states(x, f"{name}-chunk-{token}{grouping}", axes, chunk, label, group, with_offsets, inline)
     return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta)
+
+
+def finish_blocks(
+    states: da.Array, name: str, finish: Callable[[Any], Any], axes: tuple[int, ...], keepdims: bool, meta: Any
+) -> da.Array:
+    """``finish(block)`` for each block of a reduced ``states`` array (one block along
+    each of ``axes``), the result dropping ``axes`` unless ``keepdims``: what
+    ``map_blocks`` with ``drop_axis`` would do, without its concatenation of blocks."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    out = f"{name}-{tokenize(states.name, finish)}"
+    graph = {}
+    for index in itertools.product(*map(range, states.numblocks)):
+        key = (out, *(i for a, i in enumerate(index) if keepdims or a not in axes))
+        graph[key] = Task(key, finish, TaskRef((states.name, *index)))
+    chunks = tuple(c for a, c in enumerate(states.chunks) if keepdims or a not in axes)
+    return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=[states]), out, chunks, meta=meta)

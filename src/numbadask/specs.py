@@ -134,9 +134,16 @@ def aggregate(
 ) -> Any:
     """Merge the last partial states and finalize them into the result block."""
     result = reduction.finalize(combine(states, axis, True, reduction=reduction), result_dtype)
+    return drop_axes(result, axis, keepdims)
+
+
+def drop_axes(result: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """A keepdims-shaped result block without the reduced ``axis`` unless ``keepdims``;
+    a NumPy 0-d result as a NumPy scalar, as NumPy's and dask.array's reductions give
+    (CuPy keeps 0-d arrays, as CuPy's do)."""
     if not keepdims:
         result = result.reshape(tuple(n for i, n in enumerate(result.shape) if i not in axis))
-    return result
+    return result[()] if isinstance(result, np.ndarray) and result.ndim == 0 else result
 
 
 # --- the sum family: sum, nansum, mean, nanmean, count ----------------------------------
