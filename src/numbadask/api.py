@@ -355,9 +355,10 @@ _VAR_DOC = """{summary}
     stable on data with a large offset (1e9 + U(0, 1)) where a plain sum of squares
     loses every digit.  {nan_rule}  ``ddof`` is any finite real number, as in NumPy
     (the divisor is ``n - ddof``); where ``n - ddof <= 0`` the result is NaN (or inf)
-    with NumPy's warning ``Degrees of freedom <= 0 for slice``.  Other parameters as in :func:`sum`.  A hand-written
-    kernel, not the generic :func:`numbadask.reduction` path: the shift is taken from
-    each chunk's data and states merge through exact shift differences.
+    with NumPy's warning ``Degrees of freedom <= 0 for slice``.  Other parameters as
+    in :func:`sum`.  A hand-written kernel, not the generic :func:`numbadask.reduction`
+    path: the shift is taken from each chunk's data and states merge through exact
+    shift differences.
 
     Examples
     --------
