@@ -85,6 +85,7 @@ ANSWERED = [
     ("read-only memmap min", lambda p: da.from_array(_memmap(p), chunks=(3, 4)), "min", {"axis": 1}),
     ("dtype= narrower int wraps", lambda p: np.array([100, 100]), "sum", {"dtype": np.int8}),
     ("dtype= int on float input", lambda p: np.array([1.7, 2.6]), "sum", {"dtype": np.int64}),
+    ("nansum dtype= int on NaN", lambda p: da.from_array(np.array([1.5, np.nan, 2.5, np.nan]), chunks=2), "nansum", {"dtype": np.int64}),
     ("list input", lambda p: [1, 2, 3], "mean", {}),
 ]
 

@@ -84,11 +84,18 @@ def result_dtype_of(numpy_func: Any, input_dtype: np.dtype, dtype: Any) -> np.dt
         return np.asarray(numpy_func(one) if dtype is None else numpy_func(one, dtype=dtype)).dtype
 
 
-def _cast_first(x: da.Array, dtype: Any) -> da.Array:
+def _nan_to_zero(block: Any) -> Any:
+    xp = dispatch.array_module(block)
+    return xp.where(xp.isnan(block), 0, block)
+
+
+def _cast_first(x: da.Array, dtype: Any, skipna: bool = False) -> da.Array:
     """NumPy casts each element to an integer or bool ``dtype=`` before adding (so
-    ``np.sum([0.5, 0.5], dtype=int)`` is 0); do the same, for float input only."""
+    ``np.sum([0.5, 0.5], dtype=int)`` is 0); do the same, for float input only.  Its
+    nan-functions first replace NaN by 0 (``np.nansum([1.5, nan], dtype=int)`` is 1),
+    where a cast NaN would be the most negative integer."""
     if dtype is not None and np.dtype(dtype).kind in "biu" and x.dtype.kind == "f":
-        return x.astype(dtype)
+        return (x.map_blocks(_nan_to_zero, dtype=x.dtype) if skipna else x).astype(dtype)
     return x
 
 
@@ -155,7 +162,8 @@ def _sum_like(
     axes = normalize_axes(axis, x.ndim)
     result_dtype = result_dtype_of(numpy_func, x.dtype, dtype)
     dispatch.check_device(device)
-    return _reduce(spec, _cast_first(x, dtype), axes, result_dtype, bool(keepdims), split_every, device)
+    x = _cast_first(x, dtype, skipna=spec.name.startswith("nan"))
+    return _reduce(spec, x, axes, result_dtype, bool(keepdims), split_every, device)
 
 
 _PARAMETERS = """
