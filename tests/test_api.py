@@ -331,6 +331,34 @@ def test_too_few_values_warn_like_numpy():
         assert np.isnan(numbadask.var(np.ones(1), ddof=1).compute())
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["sum", "nansum", "mean", "nanmean"])
+def test_dtype_argument_wraps_and_casts_like_numpy(name, device):
+    """NumPy casts each element to dtype= and adds in it: a float dtype= keeps a large
+    integer sum from wrapping around; an integer dtype= makes mean a wrapped integer
+    sum divided by the count; nansum counts NaN as 0 before an integer cast."""
+    rng = np.random.default_rng(11)
+    inputs = [
+        rng.integers(-(2**62), 2**62, 40),
+        rng.integers(0, 255, 40).astype(np.uint8),
+        np.where(rng.random(40) < 0.2, np.nan, rng.normal(3, 10, 40)),
+        rng.random(40) < 0.5,
+    ]
+    for a in inputs:
+        for dtype in (np.int8, np.uint8, np.int64, np.float32, np.float64, bool):
+            try:
+                want = getattr(np, name)(a, dtype=dtype)
+            except TypeError:  # NumPy's nanmean of floats wants a float dtype=
+                with pytest.raises(TypeError):
+                    getattr(numbadask, name)(a, dtype=dtype)
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                got = getattr(numbadask, name)(da.from_array(a, chunks=7), dtype=dtype, device=device).compute()
+            assert type(got) is type(want), (a.dtype, dtype)
+            np.testing.assert_allclose(float(got), float(want), rtol=1e-6, err_msg=f"{a.dtype} dtype={dtype}")
+
+
 def test_full_reductions_give_numpy_scalars_like_numpy():
     """json.dumps, isinstance(v, float) and the like work as on NumPy's results."""
     import json

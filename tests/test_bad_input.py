@@ -36,6 +36,7 @@ REFUSED = [
     ("ddof a string", lambda d: numbadask.std(A, ddof="1", device=d), TypeError, "got '1'"),
     ("dtype= a string type", lambda d: numbadask.sum(A, dtype="U3", device=d), TypeError, "dtype=<U3"),
     ("dtype= complex", lambda d: numbadask.mean(A, dtype=np.complex64, device=d), TypeError, "complex64"),
+    ("var dtype= an integer", lambda d: numbadask.var(A, dtype=np.int8, device=d), TypeError, "dtype=int8"),
     ("min of nothing", lambda d: numbadask.min(np.zeros((0, 3)), device=d), ValueError, "zero-size array"),
     ("argmax of nothing", lambda d: numbadask.argmax(np.zeros(0), device=d), ValueError, "empty sequence"),
     ("nanargmin of all-NaN", lambda d: numbadask.nanargmin(np.full(4, np.nan), device=d), ValueError, "All-NaN slice"),

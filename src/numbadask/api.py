@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -89,14 +90,31 @@ def _nan_to_zero(block: Any) -> Any:
     return xp.where(xp.isnan(block), 0, block)
 
 
-def _cast_first(x: da.Array, dtype: Any, skipna: bool = False) -> da.Array:
-    """NumPy casts each element to an integer or bool ``dtype=`` before adding (so
-    ``np.sum([0.5, 0.5], dtype=int)`` is 0); do the same, for float input only.  Its
-    nan-functions first replace NaN by 0 (``np.nansum([1.5, nan], dtype=int)`` is 1),
-    where a cast NaN would be the most negative integer."""
-    if dtype is not None and np.dtype(dtype).kind in "biu" and x.dtype.kind == "f":
-        return (x.map_blocks(_nan_to_zero, dtype=x.dtype) if skipna else x).astype(dtype)
+def _cast_first(x: da.Array, dtype: Any, spec: Reduction) -> da.Array:
+    """NumPy casts each element to ``dtype=`` before adding; do the same where it
+    changes the answer.  An integer or bool ``dtype=`` on float input truncates each
+    element (``np.sum([0.5, 0.5], dtype=int)`` is 0), NaN replaced by 0 first in the
+    nan-functions (``np.nansum([1.5, nan], dtype=int)`` is 1, where a cast NaN would be
+    the most negative integer).  A float ``dtype=`` on integer input sums in floating
+    point, where our exact integer sum would wrap around (in float64: our accumulator)."""
+    if dtype is None:
+        return x
+    kind = np.dtype(dtype).kind
+    if kind in "biu" and x.dtype.kind == "f":
+        return (x.map_blocks(_nan_to_zero, dtype=x.dtype) if spec.name.startswith("nan") else x).astype(dtype)
+    if kind == "f" and x.dtype.kind in "biu" and spec.name in ("sum", "nansum"):
+        return x.astype(np.float64)
     return x
+
+
+def _mean_in_integers(x: da.Array, axes: tuple[int, ...], dtype: Any, keepdims: bool, split_every: Any, device: str) -> da.Array:
+    """np.mean with an integer or bool ``dtype=``: the sum in that dtype (wrapping
+    around as NumPy's does), divided by the count and cast back, as NumPy computes it."""
+    count = math.prod(x.shape[a] for a in axes)
+    if math.isnan(count):
+        raise ValueError("mean with an integer dtype= needs known chunk sizes along the reduced axes; call x.compute_chunk_sizes() first")
+    total = _reduce(specs.SUM, _cast_first(x, dtype, specs.SUM), axes, np.dtype(dtype), keepdims, split_every, device)
+    return (total / count).astype(dtype)
 
 
 def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
@@ -162,8 +180,9 @@ def _sum_like(
     axes = normalize_axes(axis, x.ndim)
     result_dtype = result_dtype_of(numpy_func, x.dtype, dtype)
     dispatch.check_device(device)
-    x = _cast_first(x, dtype, skipna=spec.name.startswith("nan"))
-    return _reduce(spec, x, axes, result_dtype, bool(keepdims), split_every, device)
+    if spec.name in ("mean", "nanmean") and result_dtype.kind in "biu":
+        return _mean_in_integers(x, axes, result_dtype, bool(keepdims), split_every, device)
+    return _reduce(spec, _cast_first(x, dtype, spec), axes, result_dtype, bool(keepdims), split_every, device)
 
 
 _PARAMETERS = """
@@ -280,7 +299,7 @@ def nanmean(
     """Mean along the given axes ignoring NaN (:func:`numpy.nanmean`).
 
     An all-NaN or empty slice gives NaN with NumPy's ``RuntimeWarning: Mean of empty
-    slice.`` (at compute time).  Every input accumulates in float64.
+    slice`` (at compute time).  Every input accumulates in float64.
 
     {parameters}
     Examples
@@ -350,6 +369,11 @@ def _variance_like(
     name: str, numpy_func: Any, a: Any, axis: Axis, dtype: Any, keepdims: bool, ddof: Any, split_every: Any, device: str
 ) -> da.Array:
     x = as_dask_array(a, name)
+    if dtype is not None and np.dtype(dtype).kind in "biu":
+        raise TypeError(
+            f"numbadask.{name} computes in floating point: dtype= must be a float dtype, got dtype={np.dtype(dtype)} "
+            "(NumPy would square and sum in that integer type, wrapping around)"
+        )
     # NumPy's nanvar/nanstd of input that cannot hold NaN are var/std, rules included.
     skipna = name.startswith("nan") and x.dtype.kind == "f"
     spec = specs.variance_reduction(name, check_ddof(ddof), skipna=skipna, root=name.endswith("std"))
