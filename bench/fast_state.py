@@ -5,8 +5,9 @@ for a minute or so (other tenants; ``bench/NOTES.md``), and the 85% target of
 ``bench_family.py`` holds in the first state but not the second.  This script waits,
 checking the ceiling every few seconds (about 1% of the machine), and whenever the
 ceiling is above ``--min-gbps`` times, each best of 3 between two ceiling timings:
-``numbadask.sum`` and ``numbadask.min`` with the default grouping (128 MiB per task), 64
-MiB groups and one chunk per task; the bare sum and min kernels per chunk in a plain
+``numbadask.sum`` and ``numbadask.min`` with the default grouping (128 MiB per task, at
+least 4 tasks per thread), 512 MiB groups with 2 tasks per thread, and one chunk per
+task; the bare sum and min kernels per chunk in a plain
 2-thread pool; a plain read per chunk.  Each sample is printed as a line and appended
 to ``--out`` as a JSON line, as fractions of the mean of the two ceiling timings.
 
@@ -47,15 +48,17 @@ def best_gbps(func: Callable[[], Any], nbytes: int, tries: int = 3) -> float:
     return nbytes / best / 1e9
 
 
-def with_task_bytes(func: Callable[[da.Array], da.Array], x: da.Array, task_bytes: int) -> Callable[[], Any]:
-    """``func(x).compute()`` with chunk tasks grouped up to ``task_bytes``."""
+def with_groups(func: Callable[[da.Array], da.Array], x: da.Array, task_bytes: int, tasks_per_thread: int) -> Callable[[], Any]:
+    """``func(x).compute()`` with chunk tasks grouped up to ``task_bytes``, keeping at
+    least ``tasks_per_thread`` tasks per thread."""
 
     def run() -> Any:
-        default, graph.TASK_BYTES = graph.TASK_BYTES, task_bytes
+        defaults = graph.TASK_BYTES, graph.TASKS_PER_THREAD
+        graph.TASK_BYTES, graph.TASKS_PER_THREAD = task_bytes, tasks_per_thread
         try:
             result = func(x)
         finally:
-            graph.TASK_BYTES = default
+            graph.TASK_BYTES, graph.TASKS_PER_THREAD = defaults
         return result.compute()
 
     return run
@@ -66,9 +69,10 @@ def contenders(a: np.ndarray, pool: ThreadPoolExecutor) -> dict[str, Callable[[]
     x = da.from_array(a, chunks=(rows, a.shape[1])).persist()
     chunks = [a[i : i + rows].reshape(-1) for i in range(0, a.shape[0], rows)]
     funcs = {}
-    for mib, label in ((128, "groups of 128 MiB"), (64, "groups of 64 MiB"), (0, "one chunk per task")):
-        funcs[f"sum, {label}"] = with_task_bytes(numbadask.sum, x, mib * MiB)
-        funcs[f"min, {label}"] = with_task_bytes(numbadask.min, x, mib * MiB)
+    variants = ((128, 4, "groups of 128 MiB, 4 tasks per thread"), (512, 2, "groups of 512 MiB, 2 tasks per thread"), (0, 4, "one chunk per task"))
+    for mib, per_thread, label in variants:
+        funcs[f"sum, {label}"] = with_groups(numbadask.sum, x, mib * MiB, per_thread)
+        funcs[f"min, {label}"] = with_groups(numbadask.min, x, mib * MiB, per_thread)
     funcs["sum kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._row_sum(c, 0, c.size, 1), chunks))
     funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._minmax_loop(c, np.inf, -np.inf), chunks))
     funcs["plain read in a pool"] = lambda: list(pool.map(_plain_sum, chunks))
