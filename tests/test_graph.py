@@ -84,12 +84,14 @@ def _chunk_task_count(result: da.Array) -> int:
 
 
 def test_in_memory_chunks_group_until_tasks_per_thread():
-    """64 tiny chunks on 2 threads: 4 tasks per thread, 8 chunks each."""
+    """64 tiny chunks on 2 threads: 2 tasks per thread would be 16 chunks each."""
     x = da.from_array(np.arange(64.0), chunks=1)
     with dask.config.set(num_workers=2):
-        assert chunks_per_task(x, (0,), {0: 32}) == {0: 8}
-        assert _chunk_task_count(numbadask.sum(x)) == 8
-    with dask.config.set(num_workers=16):  # 64 chunks are 4 per thread already
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 16}
+        assert _chunk_task_count(numbadask.sum(x)) == 4
+    with dask.config.set(num_workers=8):
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 4}
+    with dask.config.set(num_workers=32):  # 64 chunks are 2 per thread already
         assert chunks_per_task(x, (0,), {0: 32}) == {}
 
 
@@ -206,7 +208,7 @@ def test_a_failing_chunk_in_a_group_is_named():
     chunks = {("mixed", i): (_Unreadable() if i == 5 else np.ones(4)) for i in range(16)}
     x = da.Array(chunks, "mixed", ((4,) * 16,), meta=np.empty(0))
     with dask.config.set(num_workers=1):
-        assert chunks_per_task(x, (0,), {0: 32}) == {0: 4}
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 8}
         with pytest.raises(numbadask.ChunkError, match=r"block \('mixed', 5\).*unreadable chunk"):
             numbadask.sum(x).compute(scheduler="sync")
 

@@ -15,7 +15,7 @@ scheduler: 17.5 ms per compute fused, 10.7 ms not (``bench/NOTES.md``).  Inputs 
 tasks (reading a file, an elementwise op) still fuse with the chunk task as before.
 
 Chunks in memory also group: on a local scheduler one chunk task reads neighbouring
-chunks along a reduced axis, up to about 128 MiB, keeping four tasks per thread
+chunks along a reduced axis, up to about 512 MiB, keeping two tasks per thread
 (:func:`chunks_per_task`), and hands their states unmerged to the first merge, so the
 bits do not change.  The local scheduler spends about 60 us of its main thread per
 task, taken from the kernels on a busy machine: 64 tiny chunks computed in 6.4 ms one
@@ -50,10 +50,14 @@ if TYPE_CHECKING:
 MAX_UNFUSED_CHUNKS = 10_000
 
 #: A chunk task reduces neighbouring in-memory chunks until it holds about this many
-#: bytes (dask's default chunk size) ...
-TASK_BYTES = 128 * 2**20
-#: ... but leaves at least this many tasks per thread, to balance the load.
-TASKS_PER_THREAD = 4
+#: bytes ...
+TASK_BYTES = 512 * 2**20
+#: ... but leaves at least this many tasks per thread, to balance the load.  Fewer,
+#: larger tasks won wherever measured: each task costs a hand-off through the
+#: scheduler's main thread, during which its worker reads nothing (64 x 32 MiB, share of
+#: the read ceiling, sum: 89 / 93 / 92% with 1 / 4 / 16 chunks per task at ~50 GB/s, 68
+#: / 78% with 1 / 4 at ~84 GB/s; bench/NOTES.md).
+TASKS_PER_THREAD = 2
 
 
 class UnfusedTask(Task):
