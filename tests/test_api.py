@@ -365,8 +365,7 @@ def test_full_reductions_give_numpy_scalars_like_numpy():
 
     a = np.arange(6.0).reshape(2, 3)
     x = da.from_array(a, chunks=1)
-    for name in ["sum", "mean", "var", "std", "min", "max", "ptp", "argmin", "argmax", "nansum", "nanmean",
-                 "nanvar", "nanstd", "nanmin", "nanmax", "nanargmin", "nanargmax"]:
+    for name in [name for name in REFERENCES if name != "count"]:  # count: no NumPy function
         got, want = getattr(numbadask, name)(x).compute(), getattr(np, name)(a)
         assert type(got) is type(want), name
     assert isinstance(numbadask.count(x).compute(), np.int64)

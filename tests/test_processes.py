@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import numbadask
+from cases import REFERENCES
 
 WORKER = """
 import dask, dask.array as da, numpy as np, numbadask
@@ -56,8 +57,7 @@ def test_distributed_local_cluster_with_process_workers(rng):
                 assert np.array_equal(want, got)
 
 
-FAMILY = ["sum", "mean", "var", "std", "min", "max", "ptp", "argmin", "argmax", "count", "nansum", "nanmean",
-          "nanvar", "nanstd", "nanmin", "nanmax", "nanargmin", "nanargmax", "moments"]
+FAMILY = [*REFERENCES, "moments"]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -41,16 +41,10 @@ def _segment_sum(seg):
 
 @numba.njit(nogil=True, cache=True, fastmath=_REASSOC)
 def _block_sum(buf, start, n, step):
-    acc = 0.0
-    if step == 1:
-        acc = _segment_sum(buf[start : start + n])
-    elif step == 0:
-        acc = n * np.float64(buf[start])
-    else:
-        seg = buf[start::step][:n]
-        for i in range(seg.size):
-            acc += np.float64(seg[i])
-    return acc
+    """A broadcast (step 0) or strided block; contiguous ones go to _segment_sum."""
+    if step == 0:
+        return n * np.float64(buf[start])
+    return _segment_sum(buf[start::step][:n])
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_REASSOC)
@@ -526,8 +520,7 @@ def _moment_minmax_loop(seg, shift, lo, hi):
 
 @numba.njit(nogil=True, cache=True)
 def _block_moments(buf, start, n, step, shift):
-    if step == 1:
-        return _moment_loop(buf[start : start + n], shift)
+    """A broadcast (step 0) or strided block; contiguous ones go to _moment_minmax_loop."""
     if step == 0:
         s1, s2, count = _moment_loop(buf[start : start + 1], shift)
         return s1 * n, s2 * n, count * n
