@@ -5,10 +5,10 @@ for a minute or so (other tenants; ``bench/NOTES.md``), and the 85% target of
 ``bench_family.py`` holds in the first state but not the second.  This script waits,
 checking the ceiling every few seconds (about 1% of the machine), and whenever the
 ceiling is above ``--min-gbps`` times, each best of 3 between two ceiling timings:
-``numbadask.sum`` and ``numbadask.min`` with the default grouping (128 MiB per task, at
-least 4 tasks per thread), 512 MiB groups with 2 tasks per thread, and one chunk per
-task; the bare sum and min kernels per chunk in a plain
-2-thread pool; a plain read per chunk.  Each sample is printed as a line and appended
+``numbadask.sum`` and ``numbadask.min`` with the default grouping (1 GiB per task, one
+task per thread, each merging its 32 chunks' states itself), the previous one (512 MiB
+groups, 2 tasks per thread), and one chunk per task; the bare sum and min kernels per
+chunk in a plain 2-thread pool; a plain read per chunk.  Each sample is printed as a line and appended
 to ``--out`` as a JSON line, as fractions of the mean of the two ceiling timings.
 
 Usage:  python bench/fast_state.py [--minutes 30] [--min-gbps 70] [--out bench/results/<machine>-fast-state.jsonl]
@@ -69,7 +69,7 @@ def contenders(a: np.ndarray, pool: ThreadPoolExecutor) -> dict[str, Callable[[]
     x = da.from_array(a, chunks=(rows, a.shape[1])).persist()
     chunks = [a[i : i + rows].reshape(-1) for i in range(0, a.shape[0], rows)]
     funcs = {}
-    variants = ((128, 4, "groups of 128 MiB, 4 tasks per thread"), (512, 2, "groups of 512 MiB, 2 tasks per thread"), (0, 4, "one chunk per task"))
+    variants = ((1024, 1, "groups of 1 GiB, 1 task per thread"), (512, 2, "groups of 512 MiB, 2 tasks per thread"), (0, 4, "one chunk per task"))
     for mib, per_thread, label in variants:
         funcs[f"sum, {label}"] = with_groups(numbadask.sum, x, mib * MiB, per_thread)
         funcs[f"min, {label}"] = with_groups(numbadask.min, x, mib * MiB, per_thread)

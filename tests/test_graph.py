@@ -11,7 +11,7 @@ from dask.array.optimization import optimize
 import numbadask
 import dask
 from numbadask import graph as nd_graph
-from numbadask.graph import UnfusedTask, block_offsets, chunks_per_task, fan_in
+from numbadask.graph import UnfusedTask, block_offsets, chunks_per_task, fan_in, groups_are_first_merges
 
 
 @pytest.fixture
@@ -84,14 +84,14 @@ def _chunk_task_count(result: da.Array) -> int:
 
 
 def test_in_memory_chunks_group_until_tasks_per_thread():
-    """64 tiny chunks on 2 threads: 2 tasks per thread would be 16 chunks each."""
+    """64 tiny chunks on 2 threads: one task per thread is 32 chunks each."""
     x = da.from_array(np.arange(64.0), chunks=1)
     with dask.config.set(num_workers=2):
-        assert chunks_per_task(x, (0,), {0: 32}) == {0: 16}
-        assert _chunk_task_count(numbadask.sum(x)) == 4
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 32}
+        assert _chunk_task_count(numbadask.sum(x)) == 2
     with dask.config.set(num_workers=8):
-        assert chunks_per_task(x, (0,), {0: 32}) == {0: 4}
-    with dask.config.set(num_workers=32):  # 64 chunks are 2 per thread already
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 8}
+    with dask.config.set(num_workers=64):  # 64 chunks are one per thread already
         assert chunks_per_task(x, (0,), {0: 32}) == {}
 
 
@@ -101,14 +101,14 @@ def test_groups_hold_about_task_bytes_and_divide_the_first_merge(monkeypatch):
     with dask.config.set(num_workers=1):
         assert chunks_per_task(x, (0,), {0: 32}) == {0: 2}  # 3 does not divide 32
         assert chunks_per_task(x, (0,), {0: 9}) == {0: 3}
-        assert chunks_per_task(x, (0,), {0: 4}) == {0: 2}  # at most half the fan
-        assert chunks_per_task(x, (0,), {0: 3}) == {}
+        assert chunks_per_task(x, (0,), {0: 3}) == {0: 3}  # a whole first merge
+        assert chunks_per_task(x, (0,), {0: 5}) == {}
 
 
 def test_groups_run_along_the_last_reduced_axis_with_blocks():
     x = da.from_array(np.zeros((4, 16, 3)), chunks=(1, 1, 3))  # 64 chunks
-    with dask.config.set(num_workers=1):  # at most 64 // 4 = 16 chunks per task
-        assert chunks_per_task(x, (0, 1, 2), {0: 8, 1: 8, 2: 2}) == {1: 4}
+    with dask.config.set(num_workers=1):
+        assert chunks_per_task(x, (0, 1, 2), {0: 8, 1: 8, 2: 2}) == {1: 8}
         assert chunks_per_task(x, (0,), {0: 32}) == {0: 4}
         assert chunks_per_task(x, (2,), {2: 32}) == {}  # one block along it
         assert chunks_per_task(x, (), {}) == {}
@@ -187,12 +187,30 @@ def test_grouped_chunks_give_the_same_bits(monkeypatch, chunks, axis, split_ever
         np.testing.assert_allclose(grouped.compute(), want, rtol=1e-12, err_msg=func.__name__)
 
 
-def test_no_groups_where_every_fan_is_odd_and_small():
-    """Two axes with blocks share split_every=32 as 5 x 5: no count divides 5 and is
-    at most half of it."""
+def test_no_groups_where_no_count_divides_the_fan():
+    """Two axes of 10 blocks share split_every=121 as 11 x 11: no count up to the 10
+    blocks of an axis divides 11, so no group falls inside the first merges."""
     x = da.from_array(np.zeros((40, 40)), chunks=4)
     with dask.config.set(num_workers=1):
-        assert chunks_per_task(x, (0, 1), {0: 5, 1: 5}) == {}
+        assert chunks_per_task(x, (0, 1), fan_in(121, (0, 1), x.numblocks)) == {}
+
+
+def test_groups_that_are_whole_first_merges_merge_in_their_task():
+    """64 chunks on 2 threads, split_every 32: each chunk task reads the 32 chunks of
+    one first merge and merges them itself, so the chunk tasks feed the final merge
+    directly, with the bits of one chunk per task."""
+    a = np.random.default_rng(3).normal(1e3, 1.0, size=(64, 5))
+    x = da.from_array(a, chunks=(1, 5))
+    assert groups_are_first_merges(x.numblocks, (0, 1), {0: 32, 1: 2}, {0: 32})
+    for func in FUNCTIONS:
+        with dask.config.set(num_workers=2):
+            grouped = func(x)
+        layers = [name for name in grouped.dask.layers if "partial" in name]
+        assert layers == [] and _chunk_task_count(grouped) == 2, func.__name__
+        with dask.config.set(num_workers=64):
+            single = func(x)
+        assert _chunk_task_count(single) == 64
+        np.testing.assert_array_equal(grouped.compute(), single.compute(), err_msg=func.__name__)
 
 
 class _Unreadable:
@@ -208,7 +226,7 @@ def test_a_failing_chunk_in_a_group_is_named():
     chunks = {("mixed", i): (_Unreadable() if i == 5 else np.ones(4)) for i in range(16)}
     x = da.Array(chunks, "mixed", ((4,) * 16,), meta=np.empty(0))
     with dask.config.set(num_workers=1):
-        assert chunks_per_task(x, (0,), {0: 32}) == {0: 8}
+        assert chunks_per_task(x, (0,), {0: 32}) == {0: 16}
         with pytest.raises(numbadask.ChunkError, match=r"block \('mixed', 5\).*unreadable chunk"):
             numbadask.sum(x).compute(scheduler="sync")
 

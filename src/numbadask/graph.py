@@ -15,9 +15,10 @@ scheduler: 17.5 ms per compute fused, 10.7 ms not (``bench/NOTES.md``).  Inputs 
 tasks (reading a file, an elementwise op) still fuse with the chunk task as before.
 
 Chunks in memory also group: on a local scheduler one chunk task reads neighbouring
-chunks along a reduced axis, up to about 512 MiB, keeping two tasks per thread
-(:func:`chunks_per_task`), and hands their states unmerged to the first merge, so the
-bits do not change.  The local scheduler spends about 60 us of its main thread per
+chunks along a reduced axis, up to about 1 GiB, keeping one task per thread
+(:func:`chunks_per_task`), and hands their states unmerged to the first merge, or,
+when the group is exactly one first merge's blocks, runs that merge itself
+(:func:`groups_are_first_merges`); either way the bits do not change.  The local scheduler spends about 60 us of its main thread per
 task, taken from the kernels on a busy machine: 64 tiny chunks computed in 6.4 ms one
 per task, 3.4 ms grouped; 256 in 23 and 10 ms.  There the chunk tasks also hold the
 chunks themselves rather than references to the input's data layer, so the graph Dask
@@ -51,13 +52,14 @@ MAX_UNFUSED_CHUNKS = 10_000
 
 #: A chunk task reduces neighbouring in-memory chunks until it holds about this many
 #: bytes ...
-TASK_BYTES = 512 * 2**20
-#: ... but leaves at least this many tasks per thread, to balance the load.  Fewer,
-#: larger tasks won wherever measured: each task costs a hand-off through the
-#: scheduler's main thread, during which its worker reads nothing (64 x 32 MiB, share of
-#: the read ceiling, sum: 89 / 93 / 92% with 1 / 4 / 16 chunks per task at ~50 GB/s, 68
-#: / 78% with 1 / 4 at ~84 GB/s; bench/NOTES.md).
-TASKS_PER_THREAD = 2
+TASK_BYTES = 2**30
+#: ... but leaves at least this many tasks per thread.  Fewer, larger tasks won wherever
+#: measured: each task costs a hand-off through the scheduler's main thread, during
+#: which its worker reads nothing (64 x 32 MiB, share of the read ceiling, sum: 89 / 93
+#: / 92% with 1 / 4 / 16 chunks per task at ~50 GB/s, 68 / 78% with 1 / 4 at ~84 GB/s;
+#: one task of 32 chunks per thread, merging them itself, 1.1 ms less idle time per
+#: compute than two of 16; bench/NOTES.md).
+TASKS_PER_THREAD = 1
 
 
 class UnfusedTask(Task):
@@ -115,15 +117,23 @@ def block_offsets(x: da.Array) -> Iterator[tuple[tuple[int, ...], tuple[int, ...
 
 
 def reduce_group(
-    chunk: Callable[..., Any], label: str, blocks: list, xs: list, offsets: list | None = None
-) -> list:
+    chunk: Callable[..., Any],
+    label: str,
+    blocks: list,
+    xs: list,
+    offsets: list | None = None,
+    merge: Callable[[list], Any] | None = None,
+) -> Any:
     """The partial states of neighbouring chunks ``xs``, in order (``blocks`` their keys,
-    ``offsets`` their global offsets for the arg reductions).  Left unmerged: the
-    first merge level flattens them, so grouping leaves every merge, and the bits, as
-    they are with one chunk per task."""
+    ``offsets`` their global offsets for the arg reductions).  Left unmerged, the first
+    merge level flattens them, so grouping leaves every merge, and the bits, as they are
+    with one chunk per task; a group that is exactly one first merge's blocks is
+    merged here instead (``merge``): the same merge of the same states, one task less."""
     if offsets is None:
-        return [reduce_block(chunk, label, block, x) for block, x in zip(blocks, xs)]
-    return [reduce_block(chunk, label, block, x, offsets=o) for block, x, o in zip(blocks, xs, offsets)]
+        states = [reduce_block(chunk, label, block, x) for block, x in zip(blocks, xs)]
+    else:
+        states = [reduce_block(chunk, label, block, x, offsets=o) for block, x, o in zip(blocks, xs, offsets)]
+    return states if merge is None else merge(states)
 
 
 def local_thread_count() -> int:
@@ -156,8 +166,8 @@ def chunks_per_task(x: da.Array, axes: tuple[int, ...], fan: dict[int, int]) -> 
     (``bench/NOTES.md``).  A task then reads neighbouring chunks along the last reduced
     axis that has several, up to about :data:`TASK_BYTES`, leaving at least
     :data:`TASKS_PER_THREAD` tasks per thread.  The count divides that axis's first
-    merge ``fan`` and is at most half of it, so groups fall inside the first merges and
-    the merged states, in the same order, are those of one chunk per task.
+    merge ``fan``, so groups fall inside the first merges and the merged states, in the
+    same order, are those of one chunk per task.
     """
     multi = [a for a in axes if x.numblocks[a] > 1]
     threads = _local_threads_over(x) if multi else None
@@ -165,7 +175,7 @@ def chunks_per_task(x: da.Array, axes: tuple[int, ...], fan: dict[int, int]) -> 
         return {}
     axis = multi[-1]  # the last: C order keeps each group's states in the merge order
     chunk_bytes = max(1, x.nbytes // x.npartitions)
-    wanted = min(TASK_BYTES // chunk_bytes, x.npartitions // (TASKS_PER_THREAD * threads), fan[axis] // 2, x.numblocks[axis])
+    wanted = min(TASK_BYTES // chunk_bytes, x.npartitions // (TASKS_PER_THREAD * threads), fan[axis], x.numblocks[axis])
     count = max((d for d in range(1, wanted + 1) if fan[axis] % d == 0), default=1)
     return {axis: count} if count > 1 else {}
 
@@ -179,10 +189,11 @@ def chunk_states(
     group: dict[int, int],
     with_offsets: bool = False,
     inline: bool = False,
+    merge: Callable[[list], Any] | None = None,
 ) -> da.Array:
     """An array of partial states: ``chunk(block)`` (or ``chunk(block, offsets=...)``)
-    per block of ``x``, or per ``group`` of neighbouring blocks a list of them
-    (:func:`reduce_group`); failures name ``label``.  With ``inline``, for chunks in
+    per block of ``x``, or per ``group`` of neighbouring blocks a list of them, or
+    their ``merge`` (:func:`reduce_group`); failures name ``label``.  With ``inline``, for chunks in
     memory, the tasks hold the chunks themselves and the graph leaves out ``x``'s."""
     import dask.array as da
     from dask.highlevelgraph import HighLevelGraph
@@ -208,6 +219,7 @@ def chunk_states(
         if group:
             blocks = list(itertools.product(*(_span(i, group.get(a, 1), x.numblocks[a]) for a, i in enumerate(index))))
             kwargs = {"offsets": [offsets[b] for b in blocks]} if with_offsets else {}
+            kwargs |= {"merge": merge} if merge is not None else {}
             keys = [(x.name, *b) for b in blocks]
             graph[key] = task(key, reduce_group, chunk, label, keys, List(*map(block_input, keys)), **kwargs)
         else:
@@ -268,11 +280,13 @@ def tree_reduce(
     group: dict[int, int],
     name: str,
     meta: Any,
+    merged_in_chunk_tasks: bool = False,
 ) -> da.Array:
     """Merge the chunk states ``fan[axis]`` at a time down to one block per output:
     ``combine(list_of_states, axis=axes, keepdims=True)`` on the inner levels, then
     ``aggregate`` on the last, which makes the result block.  ``states`` holding
-    ``group`` chunks per block merge ``fan // group`` blocks at the first level.
+    ``group`` chunks per block merge ``fan // group`` blocks at the first level, unless
+    ``merged_in_chunk_tasks``: then they are that level's output.
 
     The tree is built here, with Task objects, rather than by dask.array's private
     ``_tree_reduce``: its tuple tasks cost Dask a conversion on every compute (about
@@ -285,7 +299,7 @@ def tree_reduce(
     layers = dict(states.dask.layers)
     dependencies = dict(states.dask.dependencies)
     current, numblocks = states.name, states.numblocks
-    level_fan = {a: f // group.get(a, 1) for a, f in fan.items()}
+    level_fan = dict(fan) if merged_in_chunk_tasks else {a: f // group.get(a, 1) for a, f in fan.items()}
     level = 0
     while any(numblocks[a] > level_fan[a] for a in axes):
         out = f"{name}-partial{level}-{token}"
@@ -321,8 +335,33 @@ def reduction(
     group = chunks_per_task(x, axes, fan)
     grouping = "".join(f"-g{a}x{n}" for a, n in group.items())  # other blocks, other keys
     inline = _local_threads_over(x) is not None
-    states = chunk_states(x, f"{name}-chunk-{token}{grouping}", axes, chunk, label, group, with_offsets, inline)
-    return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta)
+    merged = groups_are_first_merges(x.numblocks, axes, fan, group)
+    merge = partial(combine, axis=axes, keepdims=True) if merged else None
+    grouping += "-merged" if merged else ""
+    states = chunk_states(x, f"{name}-chunk-{token}{grouping}", axes, chunk, label, group, with_offsets, inline, merge)
+    return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta, merged)
+
+
+def groups_are_first_merges(numblocks: tuple[int, ...], axes: tuple[int, ...], fan: dict[int, int], group: dict[int, int]) -> bool:
+    """True when each group of chunks is exactly the blocks one inner merge of the
+    first level would take, so the chunk task can run that merge itself: one task
+    less per group, and one level of tasks less after the last chunk.  Not when the
+    first level is the last (its merge makes the result block).
+
+    Examples
+    --------
+    >>> groups_are_first_merges((64, 1), (0, 1), {0: 32, 1: 2}, {0: 32})
+    True
+    >>> groups_are_first_merges((64, 1), (0, 1), {0: 32, 1: 2}, {0: 16})  # half of one
+    False
+    >>> groups_are_first_merges((32, 1), (0, 1), {0: 32, 1: 2}, {0: 16})  # the final merge
+    False
+    """
+    if len(group) != 1:
+        return False
+    ((axis, count),) = group.items()
+    others_whole = all(numblocks[a] == 1 for a in axes if a != axis)
+    return count == fan[axis] < numblocks[axis] and others_whole
 
 
 def finish_blocks(
