@@ -231,6 +231,24 @@ def test_a_failing_chunk_in_a_group_is_named():
             numbadask.sum(x).compute(scheduler="sync")
 
 
+def _computed_graph(result: da.Array) -> dict:
+    """The graph ``compute`` runs: optimized, with Dask's finalize task."""
+    from dask._expr import FinalizeCompute
+    from dask.base import collections_to_expr
+
+    return dict(FinalizeCompute(collections_to_expr([result], True)).optimize().__dask_graph__())
+
+
+def test_the_final_merge_runs_as_its_own_task_locally():
+    """Not fused with Dask's finalize into a subgraph, whose every run costs a
+    dask.order call."""
+    x = da.from_array(np.arange(64.0), chunks=8)
+    result = numbadask.sum(x)
+    final = [task for key, task in _computed_graph(result).items() if key == result.__dask_keys__()[0]]
+    assert len(final) == 1 and final[0].func is not None and final[0].block_fusion
+    assert float(result.compute()) == np.arange(64.0).sum()
+
+
 def test_no_groups_under_a_distributed_client():
     """A distributed scheduler places tasks itself, and persisted chunks may sit on
     different workers: one chunk per task there."""
@@ -244,3 +262,5 @@ def test_no_groups_under_a_distributed_client():
         assert chunks_per_task(persisted, (0,), {0: 32}) == {}
         assert x.name in _graph_keys(numbadask.sum(x))  # the data goes to the scheduler once, as x's
         assert float(numbadask.sum(persisted).compute()) == a.sum()
+        final = numbadask.sum(persisted)  # fused with finalize: one task less to place
+        assert final.__dask_keys__()[0] not in _computed_graph(final)

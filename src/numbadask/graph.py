@@ -257,16 +257,23 @@ def fan_in(split_every: int | dict[int, int], axes: tuple[int, ...], numblocks: 
 
 
 def _merge_level(
-    name: str, numblocks: tuple[int, ...], fan: dict[int, int], out: str, func: Callable[..., Any], keepdims: bool = True
+    name: str,
+    numblocks: tuple[int, ...],
+    fan: dict[int, int],
+    out: str,
+    func: Callable[..., Any],
+    keepdims: bool = True,
+    task: type[Task] = Task,
 ) -> tuple[dict, tuple[int, ...]]:
-    """One level of the tree: each task merges up to ``fan[axis]`` neighbouring blocks
-    along each reduced axis (``keepdims=False``: the reduced axes leave the keys)."""
+    """One level of the tree: each ``task`` merges up to ``fan[axis]`` neighbouring
+    blocks along each reduced axis (``keepdims=False``: the reduced axes leave the
+    keys)."""
     out_blocks = tuple(-(-n // fan[a]) if a in fan else n for a, n in enumerate(numblocks))
     layer = {}
     for index in itertools.product(*map(range, out_blocks)):
         refs = [TaskRef((name, *inner)) for inner in itertools.product(*(_span(i, fan.get(a, 1), numblocks[a]) for a, i in enumerate(index)))]
         key = (out, *(i for a, i in enumerate(index) if keepdims or a not in fan))
-        layer[key] = Task(key, func, List(*refs))
+        layer[key] = task(key, func, List(*refs))
     return layer, out_blocks
 
 
@@ -281,12 +288,14 @@ def tree_reduce(
     name: str,
     meta: Any,
     merged_in_chunk_tasks: bool = False,
+    final_task: type[Task] = Task,
 ) -> da.Array:
     """Merge the chunk states ``fan[axis]`` at a time down to one block per output:
     ``combine(list_of_states, axis=axes, keepdims=True)`` on the inner levels, then
-    ``aggregate`` on the last, which makes the result block.  ``states`` holding
-    ``group`` chunks per block merge ``fan // group`` blocks at the first level, unless
-    ``merged_in_chunk_tasks``: then they are that level's output.
+    ``aggregate`` on the last (its tasks of type ``final_task``), which makes the
+    result block.  ``states`` holding ``group`` chunks per block merge ``fan // group``
+    blocks at the first level, unless ``merged_in_chunk_tasks``: then they are that
+    level's output.
 
     The tree is built here, with Task objects, rather than by dask.array's private
     ``_tree_reduce``: its tuple tasks cost Dask a conversion on every compute (about
@@ -307,7 +316,7 @@ def tree_reduce(
         dependencies[out] = {current}
         current, level, level_fan = out, level + 1, fan
     out = f"{name}-{token}"
-    layers[out], _ = _merge_level(current, numblocks, level_fan, out, partial(aggregate, axis=axes, keepdims=keepdims), keepdims)
+    layers[out], _ = _merge_level(current, numblocks, level_fan, out, partial(aggregate, axis=axes, keepdims=keepdims), keepdims, final_task)
     dependencies[out] = {current}
     graph = HighLevelGraph(layers, dependencies)
     chunks = tuple((1,) if a in fan else c for a, c in enumerate(states.chunks) if keepdims or a not in fan)
@@ -334,12 +343,17 @@ def reduction(
     fan = fan_in(split_every, axes, x.numblocks)
     group = chunks_per_task(x, axes, fan)
     grouping = "".join(f"-g{a}x{n}" for a, n in group.items())  # other blocks, other keys
-    inline = _local_threads_over(x) is not None
+    local = _local_threads_over(x) is not None
     merged = groups_are_first_merges(x.numblocks, axes, fan, group)
     merge = partial(combine, axis=axes, keepdims=True) if merged else None
     grouping += "-merged" if merged else ""
-    states = chunk_states(x, f"{name}-chunk-{token}{grouping}", axes, chunk, label, group, with_offsets, inline, merge)
-    return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta, merged)
+    states = chunk_states(x, f"{name}-chunk-{token}{grouping}", axes, chunk, label, group, with_offsets, local, merge)
+    # Locally the final merge stays its own task: fused with Dask's finalize it runs as
+    # a subgraph, and each subgraph run costs a dask.order call, 2/3 of that task's
+    # time (0.15-0.2 ms less idle time per compute of 64 x 32 MiB, bench/NOTES.md).
+    # A distributed scheduler's round trip per task costs more than that order call.
+    final_task = UnfusedTask if local else Task
+    return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta, merged, final_task)
 
 
 def groups_are_first_merges(numblocks: tuple[int, ...], axes: tuple[int, ...], fan: dict[int, int], group: dict[int, int]) -> bool:
