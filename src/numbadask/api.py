@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dask
@@ -80,6 +80,13 @@ def result_dtype_of(numpy_func: Any, input_dtype: np.dtype, dtype: Any) -> np.dt
         dtype = np.dtype(dtype)
         if dtype.kind not in _SUPPORTED_KINDS:
             raise TypeError(f"dtype must be a bool, integer or float dtype; got dtype={dtype}")
+    return _numpy_result_dtype(numpy_func, np.dtype(input_dtype), dtype)
+
+
+@lru_cache(maxsize=512)
+def _numpy_result_dtype(numpy_func: Any, input_dtype: np.dtype, dtype: np.dtype | None) -> np.dtype:
+    """Cached: asking NumPy costs ~60 us of each graph build right after a compute
+    has streamed the caches, a fifth of building a sum's graph (``bench/NOTES.md``)."""
     one = np.ones(1, dtype=input_dtype)
     with np.errstate(all="ignore"):
         return np.asarray(numpy_func(one) if dtype is None else numpy_func(one, dtype=dtype)).dtype
