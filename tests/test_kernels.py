@@ -130,25 +130,36 @@ def check_int_sum_kernel(kernel, rng: np.random.Generator) -> None:
 
 
 def check_minmax_kernel(kernel, rng: np.random.Generator) -> None:
-    """minmax: smallest and largest non-NaN values in the input's dtype, NaN counted."""
+    """minmax: smallest and largest non-NaN values in the input's dtype, NaN counted;
+    min_only and max_only: the same count and one of the two values."""
+    kept = {"minmax": ("lo", "hi"), "min_only": ("lo",), "max_only": ("hi",)}
+    long_row = rng.normal(size=(2, 1001))  # long enough for the vectorized loop bodies
+    long_row[0, [3, 500, 999]] = np.nan
+    long_row[1, [7, 8]] = [np.inf, -np.inf]
     for dtype in ALL_DTYPES:
         base = random_array(rng, (3, 4, 5), dtype)
         if base.dtype.kind == "f":
             base[rng.random(base.shape) < 0.3] = np.nan
             base[0, 0] = np.nan
-        for name, a in views(kernel.asarray(base)).items():
+        arrays = views(kernel.asarray(base))
+        if dtype == np.float64:
+            arrays["long rows"] = kernel.asarray(long_row)
+        for name, a in arrays.items():
             host = to_numpy(a)
-            for r in range(4):
-                for axes in itertools.combinations(range(3), r):
-                    lo, hi, valid = kernel.run("minmax", a, axes)
-                    np.testing.assert_array_equal(valid, (host == host).sum(axis=axes, keepdims=True))
-                    seen = valid > 0
+            for r in range(host.ndim + 1):
+                for axes in itertools.combinations(range(host.ndim), r):
                     with np.errstate(invalid="ignore"), warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)
-                        want_lo = np.nanmin(host, axis=axes, keepdims=True)
-                        want_hi = np.nanmax(host, axis=axes, keepdims=True)
-                    np.testing.assert_array_equal(lo.astype(host.dtype)[seen], want_lo[seen], err_msg=f"{dtype} {name} {axes}")
-                    np.testing.assert_array_equal(hi.astype(host.dtype)[seen], want_hi[seen], err_msg=f"{dtype} {name} {axes}")
+                        want = {"lo": np.nanmin(host, axis=axes, keepdims=True), "hi": np.nanmax(host, axis=axes, keepdims=True)}
+                    for kernel_name, values in kept.items():
+                        lo, hi, valid = kernel.run(kernel_name, a, axes)
+                        np.testing.assert_array_equal(valid, (host == host).sum(axis=axes, keepdims=True))
+                        seen = valid > 0
+                        got = {"lo": lo, "hi": hi}
+                        for value in values:
+                            np.testing.assert_array_equal(
+                                got[value].astype(host.dtype)[seen], want[value][seen], err_msg=f"{kernel_name} {dtype} {name} {axes}"
+                            )
 
 
 def check_moments_kernel(kernel, rng: np.random.Generator) -> None:

@@ -393,17 +393,73 @@ def _minmax_loop(seg, lo, hi):
     return skip_nan_min(lo, lo2), skip_nan_max(hi, hi2), count
 
 
+# min, nanmin, max and nanmax need one running value, not both: dropping the other
+# drops a third of the loop's vector work, which shows where one core reads ~40 GB/s
+# (the machine's fast state: 87 -> 90% of the read ceiling in a plain thread pool;
+# bench/NOTES.md).  Same loop shape as _minmax_loop, so the same value comes out.
+BOTH, LOW_ONLY, HIGH_ONLY = 0, 1, 2
+
+
 @numba.njit(nogil=True, cache=True)
-def _block_minmax(buf, start, n, step, lo, hi):
+def _min_loop(seg, lo):
+    half = seg.size // 2
+    lo2 = lo
+    count = 0
+    for i in range(half):
+        v = seg[i]
+        w = seg[half + i]
+        lo = skip_nan_min(lo, v)
+        lo2 = skip_nan_min(lo2, w)
+        count += (v == v) + (w == w)
+    if seg.size % 2:
+        v = seg[seg.size - 1]
+        lo = skip_nan_min(lo, v)
+        count += v == v
+    return skip_nan_min(lo, lo2), count
+
+
+@numba.njit(nogil=True, cache=True)
+def _max_loop(seg, hi):
+    half = seg.size // 2
+    hi2 = hi
+    count = 0
+    for i in range(half):
+        v = seg[i]
+        w = seg[half + i]
+        hi = skip_nan_max(hi, v)
+        hi2 = skip_nan_max(hi2, w)
+        count += (v == v) + (w == w)
+    if seg.size % 2:
+        v = seg[seg.size - 1]
+        hi = skip_nan_max(hi, v)
+        count += v == v
+    return skip_nan_max(hi, hi2), count
+
+
+@numba.njit(nogil=True, cache=True)
+def _kept_minmax_loop(seg, lo, hi, keep):
+    """_minmax_loop, or with ``keep`` LOW_ONLY / HIGH_ONLY only one running value
+    (the other comes back as given)."""
+    if keep == LOW_ONLY:
+        lo, count = _min_loop(seg, lo)
+    elif keep == HIGH_ONLY:
+        hi, count = _max_loop(seg, hi)
+    else:
+        lo, hi, count = _minmax_loop(seg, lo, hi)
+    return lo, hi, count
+
+
+@numba.njit(nogil=True, cache=True)
+def _block_minmax(buf, start, n, step, lo, hi, keep):
     if step == 1:
-        return _minmax_loop(buf[start : start + n], lo, hi)
+        return _kept_minmax_loop(buf[start : start + n], lo, hi, keep)
     if step == 0:
-        return _minmax_loop(buf[start : start + 1], lo, hi) if n else (lo, hi, 0)
-    return _minmax_loop(buf[start::step][:n], lo, hi)
+        return _kept_minmax_loop(buf[start : start + 1], lo, hi, keep) if n else (lo, hi, 0)
+    return _kept_minmax_loop(buf[start::step][:n], lo, hi, keep)
 
 
 @numba.njit(nogil=True, cache=True)
-def _walk_minmax(buf, base, sizes, strides, out_strides, lo, hi, valid):
+def _walk_minmax(buf, base, sizes, strides, out_strides, lo, hi, valid, keep):
     k = sizes.size
     n = sizes[k - 1]
     step = strides[k - 1]
@@ -413,7 +469,7 @@ def _walk_minmax(buf, base, sizes, strides, out_strides, lo, hi, valid):
     out_offset = 0
     for _ in range(_visits(sizes, k - 1)):
         if out_step == 0:
-            low, high, count = _block_minmax(buf, offset, n, step, lo[out_offset], hi[out_offset])
+            low, high, count = _block_minmax(buf, offset, n, step, lo[out_offset], hi[out_offset], keep)
             lo[out_offset] = low
             hi[out_offset] = high
             # A broadcast row (step 0) holds one value n times.
@@ -461,12 +517,46 @@ def minmax(walk: Walk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> lo.ravel().tolist(), hi.ravel().tolist(), valid.ravel().tolist()
     ([-1.0, 2.0], [3.0, 5.0], [2, 3])
     """
+    return _kept_minmax(walk, BOTH)
+
+
+def min_only(walk: Walk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`minmax`'s outputs with only the smallest values found: the largest stay
+    at their starting limit (-inf, or the dtype's smallest integer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadask.layout import plan_walk
+    >>> lo, hi, valid = min_only(plan_walk(np.array([[3.0, np.nan, -1.0], [2.0, 5.0, 4.0]]), (1,)))
+    >>> lo.ravel().tolist(), hi.ravel().tolist(), valid.ravel().tolist()
+    ([-1.0, 2.0], [-inf, -inf], [2, 3])
+    """
+    return _kept_minmax(walk, LOW_ONLY)
+
+
+def max_only(walk: Walk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`minmax`'s outputs with only the largest values found: the smallest stay
+    at their starting limit (+inf, or the dtype's largest integer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbadask.layout import plan_walk
+    >>> lo, hi, valid = max_only(plan_walk(np.array([[3.0, np.nan, -1.0], [2.0, 5.0, 4.0]]), (1,)))
+    >>> lo.ravel().tolist(), hi.ravel().tolist(), valid.ravel().tolist()
+    ([inf, inf], [3.0, 5.0], [2, 3])
+    """
+    return _kept_minmax(walk, HIGH_ONLY)
+
+
+def _kept_minmax(walk: Walk, keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     buf = walk_buffer(walk)
     low, high = minmax_limits(buf.dtype)
     lo = np.full(walk.out_size, low, dtype=buf.dtype)
     hi = np.full(walk.out_size, high, dtype=buf.dtype)
     valid = np.zeros(walk.out_size, dtype=np.int64)
-    _walk_minmax(buf, walk.base, walk.sizes, walk.strides, walk.out_strides, lo, hi, valid)
+    _walk_minmax(buf, walk.base, walk.sizes, walk.strides, walk.out_strides, lo, hi, valid, keep)
     shape = walk.out_shape
     return lo.reshape(shape), hi.reshape(shape), valid.reshape(shape)
 
@@ -553,7 +643,7 @@ def _row_moments(buf, start, n, step, shift, with_minmax, lo, hi):
         else:
             a1, a2, k = _block_moments(buf, start + b * step, m, step, shift)
             if with_minmax:
-                lo, hi, _ = _block_minmax(buf, start + b * step, m, step, lo, hi)
+                lo, hi, _ = _block_minmax(buf, start + b * step, m, step, lo, hi, BOTH)
         s1, c1 = _neumaier_add(s1, c1, a1)
         s2, c2 = _neumaier_add(s2, c2, a2)
         count += k
@@ -671,7 +761,7 @@ def _arg_row(row, want_max, low, high):
     n = row.shape[0]
     for b in range(0, n, BLOCK):
         seg = row[b : min(b + BLOCK, n)]
-        lo, hi, count = _minmax_loop(seg, low, high)
+        lo, hi, count = _kept_minmax_loop(seg, low, high, HIGH_ONLY if want_max else LOW_ONLY)
         if count < seg.size and first_nan < 0:
             first_nan = b + _first_nan(seg)
         if count == 0:

@@ -18,9 +18,10 @@ Chunks in memory also group: on a local scheduler one chunk task reads neighbour
 chunks along a reduced axis, up to about 1 GiB, keeping one task per thread
 (:func:`chunks_per_task`), and hands their states unmerged to the first merge, or,
 when the group is exactly one first merge's blocks, runs that merge itself
-(:func:`groups_are_first_merges`); either way the bits do not change.  The local scheduler spends about 60 us of its main thread per
-task, taken from the kernels on a busy machine: 64 tiny chunks computed in 6.4 ms one
-per task, 3.4 ms grouped; 256 in 23 and 10 ms.  There the chunk tasks also hold the
+(:func:`groups_are_first_merges`); either way the bits do not change.  The local
+scheduler spends about 60 us of its main thread per task, taken from the kernels on a
+busy machine: 64 tiny chunks computed in 6.4 ms one per task, 3.4 ms grouped; 256 in
+23 and 10 ms.  There the chunk tasks also hold the
 chunks themselves rather than references to the input's data layer, so the graph Dask
 orders, culls and optimizes on every compute has no node per chunk: 64 tiny chunks
 3.7-4.3 -> 2.7-2.8 ms per compute.
@@ -193,8 +194,9 @@ def chunk_states(
 ) -> da.Array:
     """An array of partial states: ``chunk(block)`` (or ``chunk(block, offsets=...)``)
     per block of ``x``, or per ``group`` of neighbouring blocks a list of them, or
-    their ``merge`` (:func:`reduce_group`); failures name ``label``.  With ``inline``, for chunks in
-    memory, the tasks hold the chunks themselves and the graph leaves out ``x``'s."""
+    their ``merge`` (:func:`reduce_group`); failures name ``label``.  With ``inline``,
+    for chunks in memory, the tasks hold the chunks themselves and the graph leaves out
+    ``x``'s."""
     import dask.array as da
     from dask.highlevelgraph import HighLevelGraph
 

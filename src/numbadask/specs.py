@@ -76,6 +76,8 @@ EMPTY_OUTPUTS: dict[str, Callable[[tuple[int, ...], np.dtype, Any], Any]] = {
     GENERATED_COUNT: _zeros(np.float64, np.int64),
     "sum_int64": _zeros(np.int64),
     "minmax": cpu_kernels.minmax_empty,
+    "min_only": cpu_kernels.minmax_empty,
+    "max_only": cpu_kernels.minmax_empty,
     "shifted_moments": _zeros(np.int64, np.float64, np.float64, np.float64),
     "shifted_moments_minmax": lambda shape, dtype, xp: (
         *_zeros(np.int64, np.float64, np.float64, np.float64)(shape, dtype, xp),
@@ -213,8 +215,10 @@ COUNT = _sum_family("count", _count_kernel, _count_finalize)
 # --- the min/max family: min, max, nanmin, nanmax, ptp --------------------------------
 
 
-def _minmax_kernel(dtype: np.dtype) -> str:
-    return "minmax"
+def _minmax_kernel(pick: str) -> Callable[[np.dtype], str]:
+    """The kernel for ``pick``: min and max keep one running value, ptp both."""
+    name = {"min": "min_only", "max": "max_only"}.get(pick, "minmax")
+    return lambda dtype: name
 
 
 def _minmax_partial(out: Any, x: Any, axes: tuple[int, ...]) -> MinMax:
@@ -248,7 +252,7 @@ def _minmax_finalize(pick: str, skipna: bool, operation: str) -> Callable[[MinMa
 def _minmax_family(name: str, pick: str, skipna: bool, operation: str) -> Reduction:
     return Reduction(
         name=name,
-        kernel=_minmax_kernel,
+        kernel=_minmax_kernel(pick),
         partial=_minmax_partial,
         merge=merge_minmax,
         finalize=_minmax_finalize(pick, skipna, operation),
