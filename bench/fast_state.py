@@ -74,7 +74,7 @@ def contenders(a: np.ndarray, pool: ThreadPoolExecutor) -> dict[str, Callable[[]
         funcs[f"sum, {label}"] = with_groups(numbadask.sum, x, mib * MiB, per_thread)
         funcs[f"min, {label}"] = with_groups(numbadask.min, x, mib * MiB, per_thread)
     funcs["sum kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._row_sum(c, 0, c.size, 1), chunks))
-    funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._min_loop(c, np.inf), chunks))
+    funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._one_sided_loop(c, np.inf, False), chunks))
     funcs["plain read in a pool"] = lambda: list(pool.map(_plain_sum, chunks))
     return funcs
 
