@@ -215,10 +215,20 @@ COUNT = _sum_family("count", _count_kernel, _count_finalize)
 # --- the min/max family: min, max, nanmin, nanmax, ptp --------------------------------
 
 
-def _minmax_kernel(pick: str) -> Callable[[np.dtype], str]:
-    """The kernel for ``pick``: min and max keep one running value, ptp both."""
-    name = {"min": "min_only", "max": "max_only"}.get(pick, "minmax")
-    return lambda dtype: name
+# min and max keep one running value, ptp both.
+def _min_kernel(dtype: np.dtype) -> str:
+    return "min_only"
+
+
+def _max_kernel(dtype: np.dtype) -> str:
+    return "max_only"
+
+
+def _minmax_kernel(dtype: np.dtype) -> str:
+    return "minmax"
+
+
+_KERNEL_FOR_PICK = {"min": _min_kernel, "max": _max_kernel, "ptp": _minmax_kernel}
 
 
 def _minmax_partial(out: Any, x: Any, axes: tuple[int, ...]) -> MinMax:
@@ -252,7 +262,7 @@ def _minmax_finalize(pick: str, skipna: bool, operation: str) -> Callable[[MinMa
 def _minmax_family(name: str, pick: str, skipna: bool, operation: str) -> Reduction:
     return Reduction(
         name=name,
-        kernel=_minmax_kernel(pick),
+        kernel=_KERNEL_FOR_PICK[pick],
         partial=_minmax_partial,
         merge=merge_minmax,
         finalize=_minmax_finalize(pick, skipna, operation),
