@@ -162,6 +162,32 @@ def check_minmax_kernel(kernel, rng: np.random.Generator) -> None:
                             )
 
 
+def check_minmax_edges(kernel, rng: np.random.Generator) -> None:
+    """min/max/count of rows whose lengths straddle the CPU vector loop's step (32
+    float64 or 64 float32 values, half from each half of the row), with NaN and
+    infinities where the vector part and the scalar rest of each half meet."""
+    kept = {"minmax": ("lo", "hi"), "min_only": ("lo",), "max_only": ("hi",)}
+    for dtype in (np.float32, np.float64):
+        for n in (31, 32, 33, 63, 64, 65, 97, 127, 128, 129, 130):
+            for pattern in ("plain", "nan", "inf", "all nan"):
+                host = rng.normal(size=n).astype(dtype)
+                if pattern == "nan":
+                    host[[n // 2 - 1, n // 2, n - 1]] = np.nan
+                elif pattern == "inf":
+                    host[[0, n // 2, n - 1]] = [-np.inf, np.inf, np.nan]
+                elif pattern == "all nan":
+                    host[:] = np.nan
+                valid_want = int((host == host).sum())
+                for kernel_name, values in kept.items():
+                    lo, hi, valid = kernel.run(kernel_name, kernel.asarray(host), (0,))
+                    assert int(to_numpy(valid).ravel()[0]) == valid_want, (kernel_name, dtype, n, pattern)
+                    got = {"lo": to_numpy(lo).ravel()[0], "hi": to_numpy(hi).ravel()[0]}
+                    if valid_want:
+                        want = {"lo": np.nanmin(host), "hi": np.nanmax(host)}
+                        for value in values:
+                            assert got[value] == want[value], (kernel_name, dtype, n, pattern, value)
+
+
 def check_moments_kernel(kernel, rng: np.random.Generator) -> None:
     """shifted_moments(_minmax): count of non-NaN values, a shift taken from the data,
     sum(x - K), sum((x - K)**2) (and min/max), from which mean and var follow."""
@@ -243,6 +269,7 @@ def test_moments_kernel_contract(kernel, rng):
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_minmax_kernel_contract(kernel, rng):
     check_minmax_kernel(kernel, rng)
+    check_minmax_edges(kernel, rng)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

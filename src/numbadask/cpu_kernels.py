@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from .layout import Walk
-from .llvm_minmax import skip_nan_max, skip_nan_min
+from .llvm_minmax import skip_nan_max, skip_nan_min, vector_both, vector_high, vector_low
 
 #: Elements summed by one vectorized (reassociated) loop before compensation.
 BLOCK = 512
@@ -370,9 +370,11 @@ def sum_int64(walk: Walk) -> np.ndarray:
 
 @numba.njit(nogil=True, cache=True)
 def _minmax_loop(seg, lo, hi):
-    # LLVM vectorizes this loop only through the intrinsics (see llvm_minmax): 31 GB/s
-    # per core for float64 where compare-select lanes gave 16-21 GB/s.  Reading the two
-    # halves side by side keeps more loads in flight: 30 -> 35.6 GB/s from memory.
+    # What the vector loop (llvm_minmax.vector_both) leaves: the ends of a float block,
+    # all of an integer or strided one.  LLVM vectorizes it only through the intrinsics
+    # (see llvm_minmax): 31 GB/s per core for float64 where compare-select lanes gave
+    # 16-21 GB/s.  Reading the two halves side by side keeps more loads in flight:
+    # 30 -> 35.6 GB/s from memory.
     half = seg.size // 2
     lo2 = lo
     hi2 = hi
@@ -396,7 +398,7 @@ def _minmax_loop(seg, lo, hi):
 # min, nanmin, max and nanmax need one running value, not both: dropping the other
 # drops a third of the loop's vector work, which shows where one core reads ~40 GB/s
 # (the machine's fast state: 87 -> 90% of the read ceiling in a plain thread pool;
-# bench/NOTES.md).  Same loop shape as _minmax_loop, so the same value comes out.
+# bench/NOTES.md).
 BOTH, LOW_ONLY, HIGH_ONLY = 0, 1, 2
 
 
@@ -428,15 +430,22 @@ def _one_sided_loop(seg, best, want_max):
 
 @numba.njit(nogil=True, cache=True)
 def _kept_minmax_loop(seg, lo, hi, keep):
-    """_minmax_loop, or with ``keep`` LOW_ONLY / HIGH_ONLY only one running value
-    (the other comes back as given)."""
+    """(lo, hi, count of non-NaN values) of a block: both running values, or with
+    ``keep`` LOW_ONLY / HIGH_ONLY only one (the other comes back as given).  The vector
+    loop takes what it can of the block, the scalar loops the values before and after."""
     if keep == LOW_ONLY:
-        lo, count = _one_sided_loop(seg, lo, False)
+        lo, hi, count, start, stop = vector_low(seg, lo, hi)
+        lo, before = _one_sided_loop(seg[:start], lo, False)
+        lo, after = _one_sided_loop(seg[stop:], lo, False)
     elif keep == HIGH_ONLY:
-        hi, count = _one_sided_loop(seg, hi, True)
+        lo, hi, count, start, stop = vector_high(seg, lo, hi)
+        hi, before = _one_sided_loop(seg[:start], hi, True)
+        hi, after = _one_sided_loop(seg[stop:], hi, True)
     else:
-        lo, hi, count = _minmax_loop(seg, lo, hi)
-    return lo, hi, count
+        lo, hi, count, start, stop = vector_both(seg, lo, hi)
+        lo, hi, before = _minmax_loop(seg[:start], lo, hi)
+        lo, hi, after = _minmax_loop(seg[stop:], lo, hi)
+    return lo, hi, count + before + after
 
 
 @numba.njit(nogil=True, cache=True)
