@@ -1,15 +1,16 @@
-"""Sample sum and min over 64 x 32 MiB only while this shared machine reads fast.
+"""Sample sum, min and max over 64 x 32 MiB only while this shared machine reads fast.
 
 This machine's 2-thread read ceiling sits near 50 GB/s for minutes, then near 80 GB/s
 for a minute or so (other tenants; ``bench/NOTES.md``), and the 85% target of
 ``bench_family.py`` holds in the first state but not the second.  This script waits,
 checking the ceiling every few seconds (about 1% of the machine), and whenever the
 ceiling is above ``--min-gbps`` times, each best of 3 between two ceiling timings:
-``numbadask.sum`` and ``numbadask.min`` with the default grouping (1 GiB per task, one
-task per thread, each merging its 32 chunks' states itself), the previous one (512 MiB
-groups, 2 tasks per thread), and one chunk per task; the bare sum and min kernels per
-chunk in a plain 2-thread pool; a plain read per chunk.  Each sample is printed as a line and appended
-to ``--out`` as a JSON line, as fractions of the mean of the two ceiling timings.
+``numbadask.sum``, ``numbadask.min`` and ``numbadask.max`` with the default grouping
+(1 GiB per task, one task per thread, each merging its 32 chunks' states itself); the
+bare sum and min kernels per chunk in a plain 2-thread pool; a plain read per chunk.
+(Samples before 2026-11-27 also timed 512 MiB groups and one chunk per task.)  Each
+sample is printed as a line and appended to ``--out`` as a JSON line, as fractions of
+the mean of the two ceiling timings.
 
 Usage:  python bench/fast_state.py [--minutes 30] [--min-gbps 70] [--out bench/results/<machine>-fast-state.jsonl]
 """
@@ -68,13 +69,9 @@ def contenders(a: np.ndarray, pool: ThreadPoolExecutor) -> dict[str, Callable[[]
     rows = 32 * MiB // (8 * a.shape[1])
     x = da.from_array(a, chunks=(rows, a.shape[1])).persist()
     chunks = [a[i : i + rows].reshape(-1) for i in range(0, a.shape[0], rows)]
-    funcs = {}
-    variants = ((1024, 1, "groups of 1 GiB, 1 task per thread"), (512, 2, "groups of 512 MiB, 2 tasks per thread"), (0, 4, "one chunk per task"))
-    for mib, per_thread, label in variants:
-        funcs[f"sum, {label}"] = with_groups(numbadask.sum, x, mib * MiB, per_thread)
-        funcs[f"min, {label}"] = with_groups(numbadask.min, x, mib * MiB, per_thread)
+    funcs = {f"{name}, groups of 1 GiB, 1 task per thread": with_groups(getattr(numbadask, name), x, 1024 * MiB, 1) for name in ("sum", "min", "max")}
     funcs["sum kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._row_sum(c, 0, c.size, 1), chunks))
-    funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._one_sided_loop(c, np.inf, False), chunks))
+    funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._kept_minmax_loop(c, np.inf, -np.inf, cpu_kernels.LOW_ONLY), chunks))
     funcs["plain read in a pool"] = lambda: list(pool.map(_plain_sum, chunks))
     return funcs
 
