@@ -72,7 +72,8 @@ skip_nan_max = _running(want_max=True)
 # of a value against a running value that is never NaN is one ``vminpd`` (x86 returns
 # the running value when the value is NaN), and the count is one ordered compare whose
 # mask is counted with ``popcnt`` on the integer ports: two vector operations.  The
-# loop reads two streams, the halves of the block, as the scalar loops do.
+# loop reads two streams side by side, as the scalar loops do, each from a 64-byte
+# boundary (see _vector_loop).
 
 #: Values per vector: one 64-byte line (LLVM splits it into halves or quarters on
 #: machines with narrower vectors).
@@ -189,9 +190,9 @@ def _vector_loop(builder, data, size, lo, hi, ops: list, itemsize: int):
 
     builder.position_at_end(after)
 
-    def merged(start, last):
-        phi = builder.phi(start.type)
-        phi.add_incoming(start, entry)
+    def merged(first, last):
+        phi = builder.phi(first.type)
+        phi.add_incoming(first, entry)
         phi.add_incoming(last, body)
         return phi
 
