@@ -1,17 +1,21 @@
 """Benchmark: the reduction family against dask.array on the same in-memory array.
 
-2 GiB float64 (1% NaN for the nan-functions), 256 MiB and 32 MiB row chunks, threaded
+2 GiB float64 (1% NaN for the nan-functions), 256 MiB and 32 MiB row chunks and 32 MiB
+square chunks (strided views of the C-ordered array; ``--chunkings`` picks some), threaded
 scheduler, one process. Each round times, for each function in turn, the 2-thread Numba
-read ceiling (just before, so the fraction compares neighbours in time on a shared
-machine whose bandwidth drifts), the numbadask function and its dask.array counterpart; `moments` (count, sum, mean,
-var, std, min, max in one read) against dask.compute(x.mean(), x.var(), x.min(), x.max()).
+read ceiling (a contiguous read of the whole array, just before, so the fraction compares
+neighbours in time on a shared machine whose bandwidth drifts), the numbadask function and
+its dask.array counterpart; `moments` (count, sum, mean, var, std, min, max in one read)
+against dask.compute(x.mean(), x.var(), x.min(), x.max()).
 Then one more compute of each, for the peak resident memory it adds.
 
-Usage:  python bench/bench_family.py [--size-gib 2] [--runs 9] [--out bench/results]
+Usage:  python bench/bench_family.py [--size-gib 2] [--runs 9] [--out bench/results] [--tag before]
+                                    [--chunkings 256MiB-rows,32MiB-rows,32MiB-squares]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -23,11 +27,19 @@ import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _plain_sum, bench_main, interleaved_times, machine_name, peak_rss_growth_bytes  # noqa: E402
+from common import (  # noqa: E402
+    MiB,
+    _plain_sum,
+    bench_main,
+    chunking_label,
+    chunkings,
+    interleaved_times,
+    machine_name,
+    peak_rss_growth_bytes,
+)
 
 import numbadask  # noqa: E402
 
-MiB = 2**20
 FUNCTIONS = ["sum", "mean", "min", "max", "var", "argmin", "nansum", "nanmean", "nanmin", "nanmax", "nanvar", "nanargmin"]
 
 
@@ -40,7 +52,20 @@ def dask_separate(x):
     return dask.compute(x.mean(), x.var(), x.min(), x.max())
 
 
-def run(size_gib: float, runs: int) -> dict:
+def chunking_names(text: str) -> list[str]:
+    """``--chunkings``: comma-separated names of :func:`common.chunkings`, checked."""
+    try:
+        return list(chunkings(1, text.split(",")))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    names = ",".join(chunkings(1))
+    parser.add_argument("--chunkings", type=chunking_names, default=names.split(","), help=f"default {names}")
+
+
+def run(size_gib: float, runs: int, args: argparse.Namespace) -> dict:
     side = int(np.sqrt(size_gib * 2**30 / 8))
     a = np.random.default_rng(0).random((side, side))
     a_nan = a.copy()
@@ -49,8 +74,7 @@ def run(size_gib: float, runs: int) -> dict:
     _plain_sum(halves[0][:16])
     pool = ThreadPoolExecutor(2)
     rows = []
-    for chunk_mib in (256, 32):
-        chunks = (max(1, chunk_mib * MiB // (8 * side)), side)
+    for chunking, chunks in chunkings(side, args.chunkings).items():
         x = da.from_array(a, chunks=chunks).persist()
         xn = da.from_array(a_nan, chunks=chunks).persist()
         ceiling = lambda: list(pool.map(_plain_sum, halves))  # noqa: E731
@@ -71,7 +95,9 @@ def run(size_gib: float, runs: int) -> dict:
             rows.append(
                 {
                     "function": name,
-                    "chunk_mib": chunk_mib,
+                    "chunking": chunking,
+                    "chunks": list(chunks),
+                    "chunk_mib": chunks[0] * chunks[1] * 8 / MiB,
                     "numbadask_gbps": a.nbytes / statistics.median(ours) / 1e9,
                     "dask_gbps": a.nbytes / statistics.median(theirs) / 1e9,
                     "speedup_vs_dask": statistics.median(t / o for t, o in zip(theirs, ours)),
@@ -93,9 +119,10 @@ def markdown(report: dict) -> str:
         f"{report['runs']} interleaved rounds after a warm-up round; ratios are medians of per-round ratios.",
         "",
         "Peak growth: the process's peak resident memory during one compute above what was resident before "
-        "(Linux `VmHWM`, reset first), so Numba's and NumPy's temporaries both count.",
+        "(Linux `VmHWM`, reset first), so Numba's and NumPy's temporaries both count. The read ceiling is a "
+        "contiguous read of the whole array for every chunking (square chunks are strided views).",
         "",
-        "| function | chunks (MiB) | numbadask GB/s | dask GB/s | speed-up | read ceiling GB/s | numbadask / read ceiling "
+        "| function | chunks | numbadask GB/s | dask GB/s | speed-up | read ceiling GB/s | numbadask / read ceiling "
         "| peak growth numbadask / dask (MiB) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -103,15 +130,15 @@ def markdown(report: dict) -> str:
         growth = r.get("peak_rss_growth_mib", {})
         mib = " / ".join("-" if growth.get(who) is None else f"{growth[who]:.1f}" for who in ("numbadask", "dask"))
         lines.append(
-            f"| {r['function']} | {r['chunk_mib']} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | "
+            f"| {r['function']} | {chunking_label(r['chunking'])} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | "
             f"{r['speedup_vs_dask']:.2f}x | {r['ceiling_gbps']:.1f} | {r['fraction_of_ceiling']:.0%} | {mib} |"
         )
-    lines += ["", "Command: `python bench/bench_family.py`"]
+    lines += ["", f"Command: `{report.get('command', 'python bench/bench_family.py')}`"]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    bench_main(__doc__, "family", run, markdown, runs=9)  # 5 rounds let one slow round of this shared machine decide a median
+    bench_main(__doc__, "family", run, markdown, runs=9, add_arguments=add_arguments)  # 5 rounds let one slow round of this shared machine decide a median
 
 
 if __name__ == "__main__":

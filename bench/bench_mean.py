@@ -6,7 +6,7 @@ runs after warm-up, GB/s, ratio to dask.array, fraction of a 2-thread Numba read
 ceiling measured in the same run, and peak memory growth.  Then the first call in a
 fresh process, with Numba's on-disk cache cold and warm.
 
-Usage:  python bench/bench_mean.py [--size-gib 2] [--runs 5] [--out bench/results]
+Usage:  python bench/bench_mean.py [--size-gib 2] [--runs 9] [--out bench/results] [--tag before]
 """
 
 from __future__ import annotations
@@ -24,34 +24,25 @@ import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _plain_sum, bench_main, interleaved_times, machine_name, peak_growth_bytes  # noqa: E402
+from common import (  # noqa: E402
+    FIRST_CALL,
+    MiB,
+    _plain_sum,
+    bench_main,
+    chunkings,
+    interleaved_times,
+    machine_name,
+    peak_growth_bytes,
+)
 
 import numbadask  # noqa: E402
-
-MiB = 2**20
-
-FIRST_CALL = """
-import time
-start = time.perf_counter()
-import numbadask, dask.array as da
-imported = time.perf_counter()
-numbadask.mean(da.ones((2048, 2048), chunks=1024)).compute()
-print(imported - start, time.perf_counter() - imported)
-"""
-
-
-def chunkings(side: int) -> dict[str, tuple[int, int]]:
-    rows_256 = max(1, 256 * MiB // (8 * side))
-    rows_32 = max(1, 32 * MiB // (8 * side))
-    square = int(np.sqrt(32 * MiB / 8))
-    return {"256MiB-rows": (rows_256, side), "32MiB-rows": (rows_32, side), "32MiB-squares": (square, square)}
 
 
 def first_call_seconds() -> dict[str, float]:
     """Import and first-mean times in a fresh process, Numba cache cold then warm."""
     out = {}
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "NUMBADASK_CACHE_DIR": cache}  # Numba's, and the library's own
         for label in ("cold_cache", "warm_cache"):
             text = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True, text=True, check=True)
             imported, first = map(float, text.stdout.split())
@@ -140,7 +131,7 @@ def markdown(report: dict) -> str:
         f"{fc['first_mean_cold_cache_s']:.2f} s with Numba's cache cold (compiles), "
         f"{fc['first_mean_warm_cache_s']:.2f} s with it warm (`cache=True`).",
         "",
-        "Command: `python bench/bench_mean.py`",
+        f"Command: `{report.get('command', 'python bench/bench_mean.py')}`",
     ]
     return "\n".join(lines) + "\n"
 

@@ -6,7 +6,9 @@ import argparse
 import json
 import platform
 import re
+import shlex
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -18,6 +20,50 @@ import numba
 import numpy as np
 
 from numbadask.timing import interleaved_times  # noqa: F401  (the benchmarks' one timing loop)
+
+MiB = 2**20
+
+
+def chunkings(side: int, names: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Chunk shapes of a C-ordered ``(side, side)`` float64 array by name (all, or
+    ``names`` in that order): 256 MiB and 32 MiB row strips, and 32 MiB square chunks
+    (strided views: ``square`` rows of ``square`` elements each)."""
+    square = int(np.sqrt(32 * MiB / 8))
+    shapes = {
+        "256MiB-rows": (max(1, 256 * MiB // (8 * side)), side),
+        "32MiB-rows": (max(1, 32 * MiB // (8 * side)), side),
+        "32MiB-squares": (square, square),
+    }
+    if names is None:
+        return shapes
+    unknown = [n for n in names if n not in shapes]
+    if unknown:
+        raise ValueError(f"unknown chunkings {unknown}; choose from {list(shapes)}")
+    return {n: shapes[n] for n in names}
+
+
+def chunking_label(name: str) -> str:
+    """``"32MiB-squares"`` -> ``"32 MiB squares"``."""
+    return name.replace("MiB-", " MiB ")
+
+
+def first_call_snippet(module: str = "numbadask", reduction: str = "mean") -> str:
+    """Python source for a fresh process: times importing numbadask, dask.array and
+    ``module``, then the first compute of ``module.reduction`` on
+    ``da.ones((2048, 2048), chunks=1024)``; prints both seconds."""
+    also = "" if module == "numbadask" else f"\nimport {module}"
+    return f"""
+import time
+start = time.perf_counter()
+import numbadask, dask.array as da{also}
+imported = time.perf_counter()
+{module}.{reduction}(da.ones((2048, 2048), chunks=1024)).compute()
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+#: The first numbadask.mean in a fresh process (``bench_mean.py``, ``bench_first_call.py``).
+FIRST_CALL = first_call_snippet()
 
 
 def median_time(func: Callable[[], Any], runs: int = 5, warmup: int = 1) -> float:
@@ -129,21 +175,50 @@ def machine_name() -> str:
     return f"cpu-{os.cpu_count()}core-{slug}"
 
 
-def bench_main(doc: str, name: str, run: Callable[[float, int], dict], markdown: Callable[[dict], str], runs: int) -> None:
-    """The command line every CPU benchmark shares: run on the threaded scheduler,
-    print the markdown table, save ``<machine>-<name>.json`` and ``.md``."""
-    import dask
+def command_line() -> str:
+    """This process's command line, interpreter included, for the reports."""
+    return shlex.join([sys.executable, *sys.argv])
 
+
+def output_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark's output takes: ``--out`` (folder)
+    and ``--tag`` (``before`` -> ``<machine>-<name>-before.json``)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--size-gib", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=runs)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args()
-    with dask.config.set(scheduler="threads"):
-        report = run(args.size_gib, args.runs)
-    text = markdown(report)
+    parser.add_argument("--tag", default="", help="suffix of the file names, e.g. before / after")
+    return parser
+
+
+def save_report(report: dict, text: str, name: str, args: argparse.Namespace) -> None:
+    """Print ``text`` and save ``<machine>-<name>[-<tag>].json`` and ``.md`` under ``args.out``."""
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{report['machine']}-{name}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(text)
+    stem = args.out / "-".join(filter(None, (report["machine"], name, args.tag)))
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(f"{stem}.md").write_text(text)
+
+
+def bench_main(
+    doc: str,
+    name: str,
+    run: Callable[..., dict],
+    markdown: Callable[[dict], str],
+    runs: int,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """The command line every CPU benchmark shares: run on the threaded scheduler,
+    print the markdown table, save ``<machine>-<name>[-<tag>].json`` and ``.md``.
+    ``add_arguments`` adds a benchmark's own options; ``run`` then gets the parsed
+    arguments as a third argument.  The report gains the exact ``command``."""
+    import dask
+
+    parser = output_parser(doc)
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--runs", type=int, default=runs)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args()
+    with dask.config.set(scheduler="threads"):
+        report = run(args.size_gib, args.runs, *([args] if add_arguments else []))
+    report["command"] = command_line()
+    save_report(report, markdown(report), name, args)
