@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from numbadask.registry import REGISTRY
+
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
 ALL_DTYPES = [np.bool_, *INT_DTYPES, *FLOAT_DTYPES]
@@ -103,27 +105,18 @@ def nanarg_reference(want_max: bool):
     return reference
 
 
-#: The comparison table: each numbadask function and its NumPy reference.
-REFERENCES = {
-    "sum": in_float64(np.sum),
-    "nansum": in_float64(np.nansum),
-    "mean": numpy_mean,
-    "nanmean": in_float64(np.nanmean),
+#: Where numbadask's definition is not NumPy's function as it is (with float input
+#: accumulated in float64): count has no NumPy function, and nanarg* never return a
+#: NaN's index.
+_OWN_REFERENCES = {
     "count": numpy_count,
-    "min": in_float64(np.min),
-    "max": in_float64(np.max),
-    "nanmin": in_float64(np.nanmin),
-    "nanmax": in_float64(np.nanmax),
-    "ptp": in_float64(np.ptp),
-    "var": in_float64(np.var),
-    "std": in_float64(np.std),
-    "nanvar": in_float64(np.nanvar),
-    "nanstd": in_float64(np.nanstd),
-    "argmin": in_float64(np.argmin),
-    "argmax": in_float64(np.argmax),
     "nanargmin": nanarg_reference(want_max=False),
     "nanargmax": nanarg_reference(want_max=True),
 }
+
+#: The comparison table: each numbadask function and its NumPy reference, read from
+#: the registry (the NumPy function each reduction declares it matches).
+REFERENCES = {name: _OWN_REFERENCES.get(name) or in_float64(r.numpy) for name, r in REGISTRY.items()}
 
 #: What each function's dask.array counterpart is called, for dtype/shape checks.
 DASK_NAMES = {name: name for name in REFERENCES} | {"count": None, "ptp": None}  # da.ptp: no keepdims

@@ -451,12 +451,12 @@ def test_moments_match_numpy(device, skipna, rng):
 
 def test_moments_read_the_data_once(monkeypatch):
     """All seven results share the chunk tasks: one kernel run per chunk in all."""
-    from numbadask import specs
+    from numbadask import definition
 
     x = da.from_array(np.random.default_rng(3).random((40, 40)), chunks=10)
     m = numbadask.moments(x, axis=0)
     runs = []
-    kernel = specs.run_kernel
-    monkeypatch.setattr(specs, "run_kernel", lambda *args: runs.append(1) or kernel(*args))
+    kernel = definition.run_kernel
+    monkeypatch.setattr(definition, "run_kernel", lambda *args: runs.append(1) or kernel(*args))
     assert all(v.shape == (40,) for v in dask.compute(*m))
     assert len(runs) == x.npartitions

@@ -63,7 +63,7 @@ def test_a_failing_chunk_is_named_with_its_kernel():
 
 
 def test_arg_reductions_name_the_chunk_too():
-    with pytest.raises(ChunkError, match=r"numbadask\.argmax \(kernel argminmax\) failed on block .*poisoned chunk"):
+    with pytest.raises(ChunkError, match=r"numbadask\.argmax \(kernel argmax\) failed on block .*poisoned chunk"):
         numbadask.argmax(_poisoned()).compute(scheduler="sync")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import numbadask
 from cases import ALL_DTYPES, REFERENCES, assert_matches, random_array, to_numpy
-from numbadask import specs
+from numbadask import definition, sums
 
 pytestmark = pytest.mark.gpu
 
@@ -50,7 +50,7 @@ def test_strided_cupy_chunks(cupy, rng):
 
 def test_partial_state_stays_on_the_gpu(cupy, rng):
     chunk = cupy.asarray(rng.random((8, 5)))
-    state = specs.chunk(chunk, reduction=specs.MEAN, axes=(0,), device="auto")
+    state = definition.chunk(chunk, reduction=sums.MEAN, axes=(0,), device="auto")
     assert isinstance(state.total, cupy.ndarray) and state.count == 8
 
 

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from cases import ALL_DTYPES, array_module, random_array, to_numpy, views
-from numbadask import cpu_kernels
-from numbadask.layout import plan_walk
+from numbadask import cpu_kernels, kernels
+
+#: The built-in chunk kernels by name, as the contract checks below call them.
+BY_NAME = {k.name: k for k in kernels.BUILT_IN}
 
 
 class CpuKernel:
@@ -25,7 +27,7 @@ class CpuKernel:
 
     @staticmethod
     def run(name: str, a, axes: tuple[int, ...]):
-        return getattr(cpu_kernels, name)(plan_walk(a, axes))
+        return BY_NAME[name].cpu(a, axes, (), np)
 
     @staticmethod
     def argminmax(a, axis, want_max):
@@ -57,10 +59,8 @@ class CudaKernel:
 
     @staticmethod
     def run(name: str, a, axes: tuple[int, ...]):
-        from numbadask import cuda_kernels
-
         xp = array_module(a)
-        out = getattr(cuda_kernels, name)(plan_walk(a, axes, xp), xp)
+        out = BY_NAME[name].cuda()(a, axes, (), xp)
         return tuple(map(to_numpy, out)) if isinstance(out, tuple) else to_numpy(out)
 
     @classmethod
@@ -322,3 +322,41 @@ def test_cuda_kernels_from_many_threads_at_once(rng):
         t.join()
     for i, a in enumerate(arrays):
         np.testing.assert_allclose(results[i], a.sum(axis=1, keepdims=True), rtol=1e-13)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("name", ["sum_float64", "nansum_float64", "sum_int64", "minmax", "min_only", "max_only", "shifted_moments_minmax"])
+def test_tiles_of_rows_give_the_untiled_answer(kernel, name, rng):
+    """Square chunks of a C array are rows of a wider array: the walk folds four rows
+    side by side (and the rest one by one); the outputs equal those of a contiguous
+    copy, across block boundaries and with NaN at row seams."""
+    base = rng.normal(size=(2, 7, 1300))
+    base[0, 3, [0, 511, 512, 1099]] = np.nan
+    if name == "sum_int64":
+        base = (base * 1000).astype(np.int64)
+    elif name in ("sum_float64", "minmax", "min_only", "max_only"):
+        base[1, :, 5] = np.inf
+    for view in (base[:, :, :1100], base[:, 1:, 100:1123]):
+        for axes in [(1, 2), (0, 1, 2)]:
+            got = _comparable(name, kernel.run(name, kernel.asarray(view), axes))
+            want = _comparable(name, CpuKernel.run(name, np.ascontiguousarray(view), axes))
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g, w, rtol=1e-12, equal_nan=True, err_msg=f"{name} {axes} {view.shape}")
+
+
+def _comparable(name: str, outputs) -> tuple:
+    """A kernel's outputs as host arrays; shifted moments as count, mean, the sum of
+    squared deviations, min and max (the shift is the kernel's choice)."""
+    outputs = tuple(map(to_numpy, outputs)) if isinstance(outputs, tuple) else (to_numpy(outputs),)
+    if name.startswith("shifted_moments"):
+        count, shift, s1, s2, *minmax = outputs
+        return (count, shift + s1 / count, s2 - s1 * s1 / count, *minmax)
+    return outputs
+
+
+@pytest.mark.cuda_kernels
+def test_every_kernel_has_a_cuda_implementation():
+    from numbadask import cuda_kernels
+
+    for k in kernels.BUILT_IN:
+        assert k.gpu is not None or k in cuda_kernels.LAUNCHERS, k

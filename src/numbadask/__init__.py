@@ -9,32 +9,19 @@ CuPy, ``numba.cuda``, ``distributed`` nor ``dask_cuda``.
 1.0
 """
 
+# First: Numba picks a kernel's cache locator when @numba.njit(cache=True) runs.
+from . import numba_cache
+
+numba_cache.install()
+
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import (
-    MomentsResult,
-    argmax,
-    argmin,
-    count,
-    max,
-    mean,
-    min,
-    moments,
-    nanargmax,
-    nanargmin,
-    nanmax,
-    nanmean,
-    nanmin,
-    nanstd,
-    nansum,
-    nanvar,
-    ptp,
-    std,
-    sum,
-    var,
-)
-from .clusters import cluster, connect
 from .custom import CustomReduction, reduction
+from .extremes import max, min, nanmax, nanmin, ptp
+from .indices import argmax, argmin, nanargmax, nanargmin
+from .sums import count, mean, nanmean, nansum, sum
+from .variances import MomentsResult, moments, nanstd, nanvar, std, var
+from .clusters import cluster, connect
 from .dispatch import ChunkError, GPUUnavailableError
 
 try:

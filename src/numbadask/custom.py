@@ -33,13 +33,13 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from . import api, dispatch, specs
+from . import calls, dispatch
 from .layout import plan_walk
+from .definition import Reduction, Where
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -132,37 +132,37 @@ class CustomReduction:
         warns when ``merge`` does not look associative and commutative or ``identity``
         is not neutral.  Runs once, at the first call, in the client (before any task).
         """
-        from numba import types
-
         if params is None:
             params = tuple(float(d) for _, d in self.params if d is not inspect.Parameter.empty)
             if len(params) != len(self.params):
                 raise TypeError(f"{self.name}: check() needs a value for every parameter of map")
+        from numba import types
+
         k = len(self.identity)
         state = types.UniTuple(types.float64, k)
-        self._compile("map", self.map, (types.float64,) * (1 + len(params)), k)
-        self._compile("merge", self.merge, (state, state), k)
-        self._compile("finalize", self.finalize, (state,), None)
         kernels = self.kernels("cpu")
+        module = kernels.module
+        self._compile("map", self.map, module.raw_map, (types.float64,) * (1 + len(params)), k)
+        self._compile("merge", self.merge, module.raw_merge, (state, state), k)
+        self._compile("finalize", self.finalize, module.raw_finalize, (state,), None)
         values = np.random.default_rng(0).uniform(0.5, 2.0, size=3 * _CHECKS)
         mapped = [kernels.mapped(float(v), params) for v in values]
         merged = [kernels.merged(mapped[i], mapped[i + 1]) for i in range(0, len(mapped), 2)]
         _check_laws(self, kernels.merged, mapped + merged)
 
-    def _compile(self, role: str, func: Any, signature: tuple, k: int | None) -> None:
-        """Compile ``func`` for ``signature`` with Numba; check what it returns: a tuple
-        of ``k`` numbers (``k`` None: one number)."""
-        import numba
+    def _compile(self, role: str, func: Any, dispatcher: Any, signature: tuple, k: int | None) -> None:
+        """Compile ``dispatcher`` (which calls the user's ``func`` and returns what it
+        returns; loaded from Numba's cache where it can be) for ``signature``; check
+        what it returns: a tuple of ``k`` numbers (``k`` None: one number)."""
         from numba import types
         from numba.core.errors import NumbaError
 
         what = f"numbadask.reduction {self.name!r}: {role} function {_qualname(func)}"
-        dispatcher = numba.njit(error_model="numpy")(func)
         try:
             dispatcher.compile(signature)
+            returned = dispatcher.overloads[tuple(signature)].signature.return_type
         except NumbaError as err:
             raise TypeError(f"{what} cannot be compiled by Numba for {signature}; Numba says:\n{err}") from err
-        returned = dispatcher.nopython_signatures[0].return_type
         if k is None:
             if not isinstance(returned, (types.Number, types.Boolean)):
                 raise ValueError(f"{what} must return one number, got {returned}")
@@ -188,7 +188,7 @@ class CustomReduction:
     def __call__(
         self,
         a: Any,
-        axis: api.Axis = None,
+        axis: calls.Axis = None,
         keepdims: bool = False,
         split_every: int | dict[int, int] | None = None,
         device: str = "auto",
@@ -207,8 +207,8 @@ class CustomReduction:
         array([1., 1.])
         """
         values = self.bind(params)
-        x = api.as_dask_array(a, self.name)
-        axes = api.normalize_axes(axis, x.ndim)
+        x = calls.as_dask_array(a, self.name)
+        axes = calls.normalize_axes(axis, x.ndim)
         dispatch.check_device(device)
         with self._lock:
             checked = self._checked
@@ -216,20 +216,40 @@ class CustomReduction:
             self.check(values)
             with self._lock:
                 self._checked = True
-        return _build_graph(self, x, axes, bool(keepdims), split_every, device, values)
+        float64 = np.dtype(np.float64)
+        return calls.reduce(self.reduction, x, axes, float64, bool(keepdims), split_every, device, params=values, token=(self,))
 
-    # --- the steps the graph runs -------------------------------------------------
+    # --- the reduction the graph runs ----------------------------------------------
 
-    def chunk(self, x: Any, *, axes: tuple[int, ...], device: str, params: tuple[float, ...]) -> FieldStates:
-        """The states of one chunk, reduced where ``device`` says."""
-        backend, x = dispatch.place(x, device)
-        xp = dispatch.array_module(x)
-        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
-        if x.size == 0:
-            values = xp.asarray(np.array(self.identity).reshape((-1,) + (1,) * len(shape)) * np.ones(shape))
-        else:
-            values = self.kernels(backend).reduce(plan_walk(x, axes, xp), params, xp)
-        return FieldStates(values, dispatch.is_cupy_array(values))
+    @property
+    def kernel(self) -> Any:
+        """The chunk kernel: outputs float64 states of shape ``(k, *keepdims shape)``."""
+        from .kernels import ChunkKernel  # here: numbadask.kernels imports this module
+
+        return ChunkKernel(f"{self.name} (user-defined)", self._reduce_chunk("cpu"), self._identity_states, gpu=self._reduce_chunk("gpu"))
+
+    @property
+    def reduction(self) -> Reduction:
+        """This reduction as the graph and the registry see every reduction."""
+        kernel = self.kernel
+        return Reduction(
+            name=self.name,
+            kernel=lambda dtype: kernel,
+            state=_field_states,
+            merge=self.merge_states,
+            finalize=self.finalize_states,
+            integer_dtype=None,
+            skipna=self.skipna,
+        )
+
+    def _reduce_chunk(self, backend: str) -> Any:
+        def run(x: Any, axes: tuple[int, ...], params: tuple, xp: Any) -> Any:
+            return self.kernels(backend).reduce(plan_walk(x, axes, xp), params, xp)
+
+        return run
+
+    def _identity_states(self, shape: tuple[int, ...], dtype: np.dtype, xp: Any) -> Any:
+        return xp.asarray(np.array(self.identity).reshape((-1,) + (1,) * len(shape)) * np.ones(shape))
 
     def merge_states(self, states: list[FieldStates]) -> FieldStates:
         """Merge the states of neighbouring blocks on the host (``k`` floats per
@@ -259,29 +279,8 @@ def _rebuild(state: dict[str, Any]) -> CustomReduction:
     return red
 
 
-def _build_graph(
-    red: CustomReduction, x: da.Array, axes: tuple[int, ...], keepdims: bool, split_every: Any, device: str, params: tuple[float, ...]
-) -> da.Array:
-    """The same graph as the built-ins: chunk states, then a tree of merges."""
-    spec = specs.Reduction(
-        name=red.name, kernel=_unused, partial=_unused, merge=red.merge_states, finalize=red.finalize_states
-    )
-    return api._reduce(
-        spec,
-        x,
-        axes,
-        np.dtype(np.float64),
-        keepdims,
-        split_every,
-        device,
-        chunk=partial(red.chunk, axes=axes, device=device, params=params),
-        label=f"numbadask.reduction {red.name!r} (user-defined kernel)",
-        token=(red, params),
-    )
-
-
-def _unused(*args: Any) -> Any:
-    raise TypeError("user-defined reductions build their chunk states in CustomReduction.chunk")
+def _field_states(values: Any, x: Any, axes: tuple[int, ...], where: Where) -> FieldStates:
+    return FieldStates(values, dispatch.is_cupy_array(values))
 
 
 def _qualname(func: Any) -> str:

@@ -18,9 +18,9 @@ x86 ``vminpd`` does, NaN included, so the NaN-skipping min costs one vector oper
 instead of two, and the NaN count one compare plus ``popcnt`` instead of three vector
 operations.  The scalar loops above finish each block (and do all of the others).
 
-Numba's ``cache=True`` keys each kernel on its own file: after editing this module,
-delete ``__pycache__/*.nbi`` and ``*.nbc`` beside ``cpu_kernels.py`` (installs copy fresh
-files, so only development trees can hold stale kernels).
+Numba's ``cache=True`` would key each kernel on its own file only; numbadask's cache
+locator (:mod:`numbadask.numba_cache`) keys every kernel on all of the package's
+sources, so editing this module recompiles the kernels that call it.
 """
 
 from __future__ import annotations

@@ -18,19 +18,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import clusters, dispatch, sources
+from .registry import REGISTRY, nan_version
+from .variances import FIELDS
 
 if TYPE_CHECKING:
     import dask.array as da
 
 #: Every statistic ``--stats`` accepts: the numbadask reductions of those names.
-FAMILY: tuple[str, ...] = (
-    "sum", "mean", "var", "std", "min", "max", "ptp", "count", "argmin", "argmax",
-    "nansum", "nanmean", "nanvar", "nanstd", "nanmin", "nanmax", "nanargmin", "nanargmax",
-)  # fmt: skip
+FAMILY: tuple[str, ...] = tuple(REGISTRY)
 #: What the default, one-pass :func:`numbadask.moments`, returns.
-MOMENT_FIELDS: tuple[str, ...] = ("count", "sum", "mean", "var", "std", "min", "max")
-_TAKES_DDOF = ("var", "std", "nanvar", "nanstd")
-_NAN_VERSIONS = ("sum", "mean", "var", "std", "min", "max", "argmin", "argmax")
+MOMENT_FIELDS: tuple[str, ...] = FIELDS
 DEFAULT_WIDTH = 4096
 
 
@@ -97,9 +94,9 @@ def lazy_stats(
         return numbadask.moments(x, axis=axis, ddof=ddof, skipna=skipna, device=device)._asdict()
     out = {}
     for name in stats:
-        func = f"nan{name}" if skipna and name in _NAN_VERSIONS else name
-        kwargs = {"ddof": ddof} if func in _TAKES_DDOF else {}
-        out[func] = getattr(numbadask, func)(x, axis=axis, device=device, **kwargs)
+        r = nan_version(name) if skipna else REGISTRY[name]
+        kwargs = {"ddof": ddof} if "ddof" in r.options else {}
+        out[r.name] = getattr(numbadask, r.name)(x, axis=axis, device=device, **kwargs)
     return out
 
 

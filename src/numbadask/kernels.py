@@ -1,0 +1,169 @@
+"""The chunk kernels: each one a :class:`ChunkKernel` object, the same on every device.
+
+A kernel reduces one chunk over some axes to its *outputs* (a few arrays in the
+keepdims shape, on the chunk's device), from which a reduction builds its partial
+state (:mod:`numbadask.definition`).  Its CPU implementation is given here; its CUDA
+implementation is the one :data:`numbadask.cuda_kernels.LAUNCHERS` holds for this
+object (imported only when a chunk is reduced on the GPU: ``import numbadask`` never
+imports ``numba.cuda``), unless the kernel carries its own (user-defined reductions).
+Every implementation takes ``(chunk, axes, params, xp)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import cpu_args, cpu_extremes, cpu_moments, cpu_sums
+from .custom import CustomReduction
+from .layout import Walk, plan_walk
+
+Implementation = Callable[[Any, tuple[int, ...], tuple, Any], Any]
+
+
+def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with every axis in ``axes`` of size 1.
+
+    Examples
+    --------
+    >>> keepdims_shape((3, 4, 5), (0, 2))
+    (1, 4, 1)
+    """
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkKernel:
+    """One chunk kernel.
+
+    Attributes
+    ----------
+    name : str
+        What errors and the dashboard call it.
+    cpu : callable
+        ``cpu(chunk, axes, params, xp)``: the outputs of a non-empty NumPy chunk.
+    empty : callable
+        ``empty(shape, dtype, xp)``: the outputs of an empty chunk (keepdims ``shape``,
+        input ``dtype``): the kernel's identity, so empty chunks run no kernel.
+    gpu : callable, optional
+        The CUDA implementation, for kernels not in ``cuda_kernels.LAUNCHERS``.
+    """
+
+    name: str
+    cpu: Implementation
+    empty: Callable[[tuple[int, ...], np.dtype, Any], Any]
+    gpu: Implementation | None = None
+
+    def __repr__(self) -> str:
+        return f"<ChunkKernel {self.name}>"
+
+    def run(self, x: Any, axes: tuple[int, ...], backend: str, xp: Any, params: tuple = ()) -> Any:
+        """The outputs of chunk ``x`` reduced over ``axes`` on ``backend`` ("cpu"/"gpu")."""
+        if x.size == 0:
+            return self.empty(keepdims_shape(x.shape, axes), x.dtype, xp)
+        if backend == "cpu":
+            return self.cpu(x, axes, params, xp)
+        return self.cuda()(x, axes, params, xp)
+
+    def cuda(self) -> Implementation:
+        """The CUDA implementation (imports ``numba.cuda``)."""
+        if self.gpu is not None:
+            return self.gpu
+        return importlib.import_module("numbadask.cuda_kernels").LAUNCHERS[self]
+
+
+def on_walk(kernel: Callable[[Walk], Any]) -> Implementation:
+    """A CPU kernel of a :class:`~numbadask.layout.Walk` as an implementation."""
+
+    def run(x: Any, axes: tuple[int, ...], params: tuple, xp: Any) -> Any:
+        return kernel(plan_walk(x, axes))
+
+    run.__name__ = kernel.__name__
+    return run
+
+
+def zeros(*dtypes: type) -> Callable[[tuple[int, ...], np.dtype, Any], Any]:
+    """``empty`` for outputs that start at zero, one array per dtype."""
+
+    def empty(shape: tuple[int, ...], dtype: np.dtype, xp: Any) -> Any:
+        out = tuple(xp.zeros(shape, dtype=dt) for dt in dtypes)
+        return out if len(out) > 1 else out[0]
+
+    return empty
+
+
+def _moments_minmax_empty(shape: tuple[int, ...], dtype: np.dtype, xp: Any) -> tuple:
+    return (*zeros(np.int64, np.float64, np.float64, np.float64)(shape, dtype, xp), *cpu_extremes.minmax_empty(shape, dtype, xp)[:2])
+
+
+def arg_axis(axes: tuple[int, ...]) -> int | None:
+    """The one reduced axis of an arg reduction, or None for all (flat indices).
+
+    Examples
+    --------
+    >>> arg_axis((1,)), arg_axis((0, 1))
+    (1, None)
+    """
+    return axes[0] if len(axes) == 1 else None
+
+
+def _arg_kernel(want_max: bool) -> Implementation:
+    def run(x: Any, axes: tuple[int, ...], params: tuple, xp: Any) -> Any:
+        return cpu_args.argminmax(x, arg_axis(axes), want_max)
+
+    return run
+
+
+def _arg_empty(shape: tuple[int, ...], dtype: np.dtype, xp: Any) -> tuple:
+    none = xp.full(math.prod(shape), -1, dtype=np.int64)
+    return xp.zeros(math.prod(shape), dtype=cpu_extremes.minmax_dtype(dtype)), none, none
+
+
+def _nothing_read(x: Any, axes: tuple[int, ...], params: tuple, xp: Any) -> Any:
+    return xp.zeros(keepdims_shape(x.shape, axes))
+
+
+def _is_number(x: float) -> tuple[float]:
+    # A select, not skipna's branch: branch-free folds vectorize.
+    return (1.0 if x == x else 0.0,)
+
+
+def _add(a: tuple[float], b: tuple[float]) -> tuple[float]:
+    return (a[0] + b[0],)
+
+
+#: The non-NaN count of float input: the generic path of user-defined reductions,
+#: measured as fast as its former hand-written kernel (bench/NOTES.md) and exact
+#: (float64 counts are exact up to 2**53 values).
+NON_NAN_COUNTER = CustomReduction(_is_number, _add, (0.0,), name="count")
+
+
+def _non_nan_count(on: str) -> Implementation:
+    def run(x: Any, axes: tuple[int, ...], params: tuple, xp: Any) -> tuple[Any, Any]:
+        counts = NON_NAN_COUNTER.kernel.run(x, axes, on, xp)[0]
+        return xp.zeros(counts.shape), counts.astype(np.int64)
+
+    return run
+
+
+SUM_FLOAT64 = ChunkKernel("sum_float64", on_walk(cpu_sums.sum_float64), zeros(np.float64))
+NANSUM_FLOAT64 = ChunkKernel("nansum_float64", on_walk(cpu_sums.nansum_float64), zeros(np.float64, np.int64))
+SUM_INT64 = ChunkKernel("sum_int64", on_walk(cpu_sums.sum_int64), zeros(np.int64))
+#: The count of bool and integer input: the chunk's shape says it; no data is read.
+SHAPE_COUNT = ChunkKernel("shape_count", _nothing_read, zeros(np.float64), gpu=_nothing_read)
+NON_NAN_COUNT = ChunkKernel("non_nan_count", _non_nan_count("cpu"), zeros(np.float64, np.int64), gpu=_non_nan_count("gpu"))
+MIN = ChunkKernel("min_only", on_walk(cpu_extremes.min_only), cpu_extremes.minmax_empty)
+MAX = ChunkKernel("max_only", on_walk(cpu_extremes.max_only), cpu_extremes.minmax_empty)
+MINMAX = ChunkKernel("minmax", on_walk(cpu_extremes.minmax), cpu_extremes.minmax_empty)
+MOMENTS = ChunkKernel("shifted_moments", on_walk(cpu_moments.shifted_moments), zeros(np.int64, np.float64, np.float64, np.float64))
+MOMENTS_MINMAX = ChunkKernel("shifted_moments_minmax", on_walk(cpu_moments.shifted_moments_minmax), _moments_minmax_empty)
+ARGMIN = ChunkKernel("argmin", _arg_kernel(want_max=False), _arg_empty)
+ARGMAX = ChunkKernel("argmax", _arg_kernel(want_max=True), _arg_empty)
+
+#: Every built-in kernel (the CUDA launchers must cover the ones without ``gpu``).
+BUILT_IN = (SUM_FLOAT64, NANSUM_FLOAT64, SUM_INT64, SHAPE_COUNT, NON_NAN_COUNT, MIN, MAX, MINMAX, MOMENTS, MOMENTS_MINMAX, ARGMIN, ARGMAX)

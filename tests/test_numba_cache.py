@@ -1,0 +1,164 @@
+"""Where numbadask's compiled kernels are cached (issue 15): under the cache root, never
+inside the package, where a regular install's leftovers shadow a later editable one."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numba
+import pytest
+
+from numbadask import numba_cache
+from numbadask.numba_cache import NumbadaskCacheLocator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Computes mean and min, then prints the cache hits and misses of every numbadask kernel
+# (found generically: any CPU dispatcher in any loaded numbadask module).
+COMPUTE = """
+import json, sys
+import dask.array as da, numba, numbadask
+x = da.arange(1000, chunks=300) * 0.5
+assert float(numbadask.mean(x).compute()) == 249.75
+assert float(numbadask.min(x).compute()) == 0.0
+hits = misses = 0
+for name, module in list(sys.modules.items()):
+    if name == "numbadask" or name.startswith("numbadask."):
+        for value in vars(module).values():
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                hits += sum(value.stats.cache_hits.values())
+                misses += sum(value.stats.cache_misses.values())
+print(json.dumps({"file": numbadask.__file__, "hits": hits, "misses": misses}))
+"""
+
+
+def compute(cache: Path, **env: str) -> dict:
+    """Run COMPUTE in a fresh process caching into ``cache``; its printed counts."""
+    env = {**os.environ, "NUMBADASK_CACHE_DIR": str(cache), **env}
+    env.pop("NUMBA_CACHE_DIR", None)  # the user's choice would take the kernels elsewhere
+    out = subprocess.run([sys.executable, "-c", COMPUTE], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def numba_files(*dirs: Path) -> set[Path]:
+    return {p for d in dirs for pattern in ("*.nbi", "*.nbc") for p in d.rglob(pattern)}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A cold run, then a warm one, into one empty cache, with the package's Numba files
+    before and after (older trees may hold some from before the locator)."""
+    cache = tmp_path_factory.mktemp("cache")
+    package_dirs = numba_cache._package_dirs()
+    before = numba_files(*package_dirs)
+    cold, warm = compute(cache), compute(cache)
+    return cache, before, numba_files(*package_dirs), cold, warm
+
+
+def test_kernels_are_cached_under_the_cache_root_not_in_the_package(two_runs):
+    cache, before, after, cold, _ = two_runs
+    assert cold["misses"] > 0 and cold["hits"] == 0
+    assert any((cache / "numba").rglob("*.nbi")) and any((cache / "numba").rglob("*.nbc"))
+    assert after == before, f"written into the package: {sorted(after - before)}"
+
+
+def test_a_second_process_loads_the_kernels_from_the_cache(two_runs):
+    _, _, _, cold, warm = two_runs
+    # a loaded kernel brings the kernels it calls with it: fewer hits than cold misses
+    assert 0 < warm["hits"] <= cold["misses"] and warm["misses"] == 0
+
+
+def test_package_stamp_changes_with_any_package_file(tmp_path):
+    package, kernels = numba_cache._package_dirs()
+    skip = shutil.ignore_patterns("__pycache__")
+    copies = [shutil.copytree(d, tmp_path / d.name, ignore=skip) for d in (package, kernels)]
+    # the stamp depends on the files' names and contents, not on where the tree lies
+    assert numba_cache._stamp_of(copies) == numba_cache._stamp_of([package, kernels]) == numba_cache.package_stamp()
+    original = numba_cache._stamp_of(copies)
+    called = copies[0] / "llvm_minmax.py"  # not a kernel's own file: Numba's stamp misses it
+    text = called.read_text()
+    called.write_text(text + "\n# edited\n")
+    assert numba_cache._stamp_of(copies) != original
+    called.write_text(text)
+    assert numba_cache._stamp_of(copies) == original
+    (copies[1] / "new.py").write_text("")
+    assert numba_cache._stamp_of(copies) != original
+
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBADASK_CACHE_DIR", str(tmp_path / "root"))
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", "")
+    return tmp_path / "root"
+
+
+def function_in(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("def f(x):\n    return x + 1\n")
+    spec = importlib.util.spec_from_file_location(f"_numba_cache_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.f
+
+
+def test_the_locator_claims_package_kernels_only(cache_root, tmp_path):
+    kernel = numba_cache._stamp_of  # any function of a package file will do
+    mine = NumbadaskCacheLocator.from_function(kernel, numba_cache.__file__)
+    assert mine.get_source_stamp() == numba_cache.package_stamp()
+    assert Path(mine.get_cache_path()).parent == cache_root / "numba"
+    assert mine.get_disambiguator() == str(kernel.__code__.co_firstlineno)
+    elsewhere = tmp_path / "user" / "mod.py"
+    assert NumbadaskCacheLocator.from_function(function_in(elsewhere), str(elsewhere)) is None
+    assert NumbadaskCacheLocator.from_function(kernel, "<string>") is None
+    assert list(cache_root.rglob("user*")) == []
+
+
+def test_the_locator_stamps_generated_modules_by_their_content(cache_root):
+    generated = cache_root / "reductions" / "gen.py"
+    locator = NumbadaskCacheLocator.from_function(function_in(generated), str(generated))
+    assert locator.get_source_stamp() == hashlib.sha256(generated.read_bytes()).hexdigest()
+    assert Path(locator.get_cache_path()).parent == cache_root / "numba"
+
+
+def test_numba_cache_dir_wins(cache_root, monkeypatch):
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", str(cache_root / "user-choice"))
+    assert NumbadaskCacheLocator.from_function(numba_cache._stamp_of, numba_cache.__file__) is None
+
+
+def test_install_puts_the_locator_first_once(monkeypatch):
+    numba_cache.install()
+    classes = numba.core.caching.CacheImpl._locator_classes
+    assert classes[0] is NumbadaskCacheLocator and classes.count(NumbadaskCacheLocator) == 1
+    # a Numba without the internals it relies on: nothing changes, silently
+    numbas_own = [c for c in classes if c is not NumbadaskCacheLocator]
+    monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", list(numbas_own))
+    monkeypatch.setattr(numba_cache, "_HOOKABLE", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        numba_cache.install()
+    assert numba.core.caching.CacheImpl._locator_classes == numbas_own
+
+
+@pytest.mark.slow
+def test_regular_install_leaves_nothing_in_site_packages(tmp_path):
+    """README command 1's situation: a regular (wheel) install runs kernels; its package
+    folder must hold no Numba file, or uninstalling it leaves a namespace package."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", "--target", str(site), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    got = compute(tmp_path / "cache", PYTHONPATH=str(site))
+    assert Path(got["file"]).is_relative_to(site)
+    assert numba_files(site / "numbadask") == set()
+    assert any((tmp_path / "cache" / "numba").rglob("*.nbi"))
