@@ -190,13 +190,14 @@ def min_only(walk: Walk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def max_only(walk: Walk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`minmax`'s outputs with only the largest values found: the smallest stay
-    at their starting limit (+inf, or the dtype's largest integer).
+    """:func:`minmax`'s outputs with only the largest values found: where the innermost
+    memory axis is reduced, the smallest stay at their starting limit (+inf, or the
+    dtype's largest integer).
 
     Examples
     --------
     >>> import numpy as np, numbadask.layout
-    >>> [a.ravel().tolist() for a in max_only(numbadask.layout.plan_walk(np.array([[3, 7], [2, 1]]), (0,)))]
-    [[9223372036854775807, 9223372036854775807], [3, 7], [2, 2]]
+    >>> [a.ravel().tolist() for a in max_only(numbadask.layout.plan_walk(np.array([[3, 7], [2, 1]]), (1,)))]
+    [[9223372036854775807, 9223372036854775807], [7, 2], [2, 2]]
     """
     return _kept_minmax(walk, HIGH_ONLY)
