@@ -17,7 +17,7 @@ import numpy as np
 from numba import cuda, int64
 
 from .launch import THREADS, block_grid, serialized, thread_grid, threads_per_block
-from .sum import FEW_PER_OUTPUT, _device_view
+from .walks import FEW_PER_OUTPUT, device_view
 
 
 @functools.lru_cache(maxsize=None)
@@ -133,16 +133,16 @@ def argminmax(chunk: Any, axis: int | None, want_max: bool, xp: Any = np) -> tup
     if n <= FEW_PER_OUTPUT:  # short rows: one thread each, no block tree
         with serialized():
             row_scan[thread_grid(m), threads_per_block()](
-                _device_view(rows, read_only=True), *[_device_view(o) for o in outs]
+                device_view(rows, read_only=True), *[device_view(o) for o in outs]
             )
         return tuple(outs)
     blocks, grid_rows = block_grid(m, n)
     partials = [xp.empty((m, blocks), dtype=d) for d in (rows.dtype, np.int64, np.int64)]
     with serialized():
         block_partials[(blocks, grid_rows), threads_per_block()](
-            _device_view(rows, read_only=True), *[_device_view(p) for p in partials]
+            device_view(rows, read_only=True), *[device_view(p) for p in partials]
         )
         finish_partials[thread_grid(m), threads_per_block()](
-            *[_device_view(p, read_only=True) for p in partials], *[_device_view(o) for o in outs]
+            *[device_view(p, read_only=True) for p in partials], *[device_view(o) for o in outs]
         )
     return tuple(outs)

@@ -24,7 +24,7 @@ from numbadask.custom_kernels import state_helpers
 from numbadask.layout import Walk
 
 from .launch import THREADS, block_grid, serialized, thread_grid, threads_per_block
-from .sum import FEW_PER_OUTPUT, _axes_args, _device_view, _kept_offset, _reduced_offset
+from .walks import FEW_PER_OUTPUT, axes_args, device_view, kept_offset, reduced_offset
 
 
 def _device(func: Any) -> Any:
@@ -56,11 +56,11 @@ class CudaKernels:
             tid = cuda.threadIdx.x
             step = cuda.gridDim.x * cuda.blockDim.x
             for m in range(cuda.blockIdx.y, n_out, cuda.gridDim.y):
-                start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
+                start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
                 acc = ident
                 r = cuda.blockIdx.x * cuda.blockDim.x + tid
                 while r < n_red:
-                    acc = visit(acc, buf[start + _reduced_offset(r, red_sizes, red_strides)], params)
+                    acc = visit(acc, buf[start + reduced_offset(r, red_sizes, red_strides)], params)
                     r += step
                 store(shared, tid, acc)
                 cuda.syncthreads()
@@ -90,10 +90,10 @@ class CudaKernels:
             red_sizes, red_strides = red
             m = cuda.grid(1)
             while m < n_out:
-                start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
+                start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
                 acc = ident
                 for r in range(n_red):
-                    acc = visit(acc, buf[start + _reduced_offset(r, red_sizes, red_strides)], params)
+                    acc = visit(acc, buf[start + reduced_offset(r, red_sizes, red_strides)], params)
                 store(out, m, acc)
                 m += cuda.gridsize(1)
 
@@ -104,7 +104,7 @@ class CudaKernels:
         """The states of one chunk on its device: float64, shape ``(k, *walk.out_shape)``."""
         block_partials, finish_partials, column_states = self._kernels
         buf = walk.buf.view(np.uint8) if walk.buf.dtype == np.bool_ else walk.buf
-        kept, red, n_red = _axes_args(walk)
+        kept, red, n_red = axes_args(walk)
         n_out = walk.out_size
         out = xp.empty((self.k, n_out), dtype=np.float64)
         # An empty tuple as a kernel argument is an edge case of Numba's CUDA target we
@@ -113,15 +113,15 @@ class CudaKernels:
         with serialized():
             if walk.out_strides[-1] != 0 or n_red <= FEW_PER_OUTPUT:
                 column_states[thread_grid(n_out), threads_per_block()](
-                    _device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, params, _device_view(out)
+                    device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, params, device_view(out)
                 )
             else:
                 blocks, rows = block_grid(n_out, n_red)
                 partials = xp.empty((self.k, n_out * blocks), dtype=np.float64)
                 block_partials[(blocks, rows), threads_per_block()](
-                    _device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, params, _device_view(partials)
+                    device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, params, device_view(partials)
                 )
                 finish_partials[thread_grid(n_out), threads_per_block()](
-                    _device_view(partials, read_only=True), blocks, _device_view(out)
+                    device_view(partials, read_only=True), blocks, device_view(out)
                 )
         return out.reshape((self.k, *walk.out_shape))

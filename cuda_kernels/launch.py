@@ -39,10 +39,12 @@ def threads_per_block() -> int:
     return SIM_THREADS if simulator() else THREADS
 
 
-def block_grid(n_out: int, n_red: int) -> tuple[int, int]:
-    """``(blocks per output, output rows in the grid)`` for a block reduction."""
+def block_grid(n_out: int, n_red: int, items: int = ITEMS_PER_THREAD) -> tuple[int, int]:
+    """``(blocks per output, output rows in the grid)`` for a block reduction whose
+    threads each take at least ``items`` elements: from the element counts alone, so
+    the association order (and the bits) are the same on any GPU."""
     threads = threads_per_block()
-    per_output = -(-n_red // (threads * ITEMS_PER_THREAD))
+    per_output = -(-n_red // (threads * items))
     if simulator():
         return max(1, min(per_output, SIM_BLOCKS)), max(1, min(n_out, SIM_BLOCKS))
     rows = max(1, min(n_out, 65535))

@@ -3,8 +3,9 @@ and (with min and max) ``moments``.
 
 Per output: a shift K (the first non-NaN value of its slice, found by a first small
 kernel), the count of non-NaN values and the sums of (x - K) and (x - K)**2, reduced in
-float64 with the same two layouts as :mod:`numbadask.cuda_kernels.sum`; per-block
-partials are finished in a fixed order, so the bits are the same on every run.
+float64 with the same two layouts as :mod:`numbadask.cuda_kernels.sum` (the factory's
+block kernel from the step and merge declared here, Neumaier-compensated, or one
+thread per output); the bits are the same on every run.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from numba import cuda, float64, int64
 
 from numbadask.layout import Walk
 
-from .launch import THREADS, block_grid, serialized, thread_grid, threads_per_block
-from .sum import FEW_PER_OUTPUT, _axes_args, _device_view, _kept_offset, _reduced_offset
+from .factory import GpuReduction, block_reduce
+from .launch import serialized, thread_grid, threads_per_block
+from .walks import FEW_PER_OUTPUT, axes_args, device_view, kept_offset, kernel_buffer, reduced_offset
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,10 +34,10 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
         red_sizes, red_strides = red
         m = cuda.grid(1)
         while m < n_out:
-            start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
+            start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
             k = 0.0
             for r in range(n_red):
-                v = float64(buf[start + _reduced_offset(r, red_sizes, red_strides)])
+                v = float64(buf[start + reduced_offset(r, red_sizes, red_strides)])
                 if v == v:
                     k = v
                     break
@@ -66,80 +68,20 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
             hi = v if v > hi else hi
         return s1, c1, s2, c2, n, lo, hi
 
-    @cuda.jit
-    def block_partials(buf, base, kept, red, n_out, n_red, shift, lo_init, hi_init, p1, p2, pn, plo, phi):
-        kept_sizes, kept_strides, kept_out = kept
-        red_sizes, red_strides = red
-        sh1 = cuda.shared.array(THREADS, float64)
-        sh2 = cuda.shared.array(THREADS, float64)
-        shn = cuda.shared.array(THREADS, int64)
-        shlo = cuda.shared.array(THREADS, value_type)
-        shhi = cuda.shared.array(THREADS, value_type)
-        tid = cuda.threadIdx.x
-        step = cuda.gridDim.x * cuda.blockDim.x
-        for m in range(cuda.blockIdx.y, n_out, cuda.gridDim.y):
-            start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
-            k = shift[m]
-            s1 = 0.0
-            c1 = 0.0
-            s2 = 0.0
-            c2 = 0.0
-            n = 0
-            lo = lo_init
-            hi = hi_init
-            r = cuda.blockIdx.x * cuda.blockDim.x + tid
-            while r < n_red:
-                v = buf[start + _reduced_offset(r, red_sizes, red_strides)]
-                s1, c1, s2, c2, n, lo, hi = accumulate(v, k, s1, c1, s2, c2, n, lo, hi)
-                r += step
-            sh1[tid] = s1 + c1
-            sh2[tid] = s2 + c2
-            shn[tid] = n
-            shlo[tid] = lo
-            shhi[tid] = hi
-            cuda.syncthreads()
-            width = cuda.blockDim.x // 2
-            while width > 0:
-                if tid < width:
-                    sh1[tid] += sh1[tid + width]
-                    sh2[tid] += sh2[tid + width]
-                    shn[tid] += shn[tid + width]
-                    a = shlo[tid + width]
-                    shlo[tid] = a if a < shlo[tid] else shlo[tid]
-                    b = shhi[tid + width]
-                    shhi[tid] = b if b > shhi[tid] else shhi[tid]
-                cuda.syncthreads()
-                width //= 2
-            if tid == 0:
-                bx = cuda.blockIdx.x
-                p1[m, bx] = sh1[0]
-                p2[m, bx] = sh2[0]
-                pn[m, bx] = shn[0]
-                plo[m, bx] = shlo[0]
-                phi[m, bx] = shhi[0]
-            cuda.syncthreads()
+    @cuda.jit(device=True)
+    def step(s, v, k):
+        return accumulate(v, k, s[0], s[1], s[2], s[3], s[4], s[5], s[6])
 
-    @cuda.jit
-    def finish_partials(p1, p2, pn, plo, phi, s1, s2, n, lo, hi):
-        m = cuda.grid(1)
-        while m < p1.shape[0]:
-            a1 = 0.0
-            a2 = 0.0
-            c = 0
-            low = plo[m, 0]
-            high = phi[m, 0]
-            for b in range(p1.shape[1]):
-                a1 += p1[m, b]
-                a2 += p2[m, b]
-                c += pn[m, b]
-                low = plo[m, b] if plo[m, b] < low else low
-                high = phi[m, b] if phi[m, b] > high else high
-            s1[m] = a1
-            s2[m] = a2
-            n[m] = c
-            lo[m] = low
-            hi[m] = high
-            m += cuda.gridsize(1)
+    @cuda.jit(device=True)
+    def merge(a, b):
+        s1, c1 = compensated(a[0], a[1], b[0] + b[1])
+        s2, c2 = compensated(a[2], a[3], b[2] + b[3])
+        lo = b[5] if b[5] < a[5] else a[5]
+        hi = b[6] if b[6] > a[6] else a[6]
+        return s1, c1, s2, c2, a[4] + b[4], lo, hi
+
+    fields = (float64, float64, float64, float64, int64, value_type, value_type)
+    reduction = GpuReduction(f"moments_{dtype}_{'minmax' if with_minmax else 'plain'}", fields, step, merge)
 
     @cuda.jit
     def column_moments(buf, base, kept, red, n_out, n_red, shift, lo_init, hi_init, s1, s2, n, lo, hi):
@@ -147,7 +89,7 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
         red_sizes, red_strides = red
         m = cuda.grid(1)
         while m < n_out:
-            start = base + _kept_offset(m, kept_sizes, kept_strides, kept_out)
+            start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
             k = shift[m]
             a1 = 0.0
             e1 = 0.0
@@ -157,7 +99,7 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
             low = lo_init
             high = hi_init
             for r in range(n_red):
-                v = buf[start + _reduced_offset(r, red_sizes, red_strides)]
+                v = buf[start + reduced_offset(r, red_sizes, red_strides)]
                 a1, e1, a2, e2, c, low, high = accumulate(v, k, a1, e1, a2, e2, c, low, high)
             s1[m] = a1 + e1
             s2[m] = a2 + e2
@@ -166,44 +108,34 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
             hi[m] = high
             m += cuda.gridsize(1)
 
-    return find_shift, block_partials, finish_partials, column_moments
+    return find_shift, reduction, column_moments
 
 
 def _moments(walk: Walk, xp: Any, with_minmax: bool) -> tuple[Any, ...]:
     from numbadask.cpu_kernels import minmax_limits
 
-    buf = walk.buf
-    if buf.dtype == np.bool_:
-        buf = buf.view(np.uint8)
-    elif buf.dtype == np.float16:
-        buf = buf.astype(np.float32)  # the one widening copy, as on the CPU
-    find_shift, block_partials, finish_partials, column_moments = _kernels(buf.dtype, with_minmax)
+    buf = kernel_buffer(walk, widen_float16=True)
+    find_shift, reduction, column_moments = _kernels(buf.dtype, with_minmax)
     low, high = minmax_limits(buf.dtype)
-    kept, red, n_red = _axes_args(walk)
+    kept, red, n_red = axes_args(walk)
     n_out = walk.out_size
     shift = xp.empty(n_out, dtype=np.float64)
-    s1, s2 = xp.empty(n_out, dtype=np.float64), xp.empty(n_out, dtype=np.float64)
-    count = xp.empty(n_out, dtype=np.int64)
-    lo, hi = xp.empty(n_out, dtype=buf.dtype), xp.empty(n_out, dtype=buf.dtype)
-    outs = [_device_view(a) for a in (s1, s2, count, lo, hi)]
-    src = _device_view(buf, read_only=True)
+    src = device_view(buf, read_only=True)
     with serialized():
-        find_shift[thread_grid(n_out), threads_per_block()](src, walk.base, kept, red, n_out, n_red, _device_view(shift))
-        shift_in = _device_view(shift, read_only=True)
-        if walk.out_strides[-1] != 0 or n_red <= FEW_PER_OUTPUT:
+        find_shift[thread_grid(n_out), threads_per_block()](src, walk.base, kept, red, n_out, n_red, device_view(shift))
+    if walk.out_strides[-1] != 0 or n_red <= FEW_PER_OUTPUT:
+        s1, s2 = xp.empty(n_out, dtype=np.float64), xp.empty(n_out, dtype=np.float64)
+        count = xp.empty(n_out, dtype=np.int64)
+        lo, hi = xp.empty(n_out, dtype=buf.dtype), xp.empty(n_out, dtype=buf.dtype)
+        with serialized():
             column_moments[thread_grid(n_out), threads_per_block()](
-                src, walk.base, kept, red, n_out, n_red, shift_in, low, high, *outs
+                src, walk.base, kept, red, n_out, n_red, device_view(shift, read_only=True), low, high,
+                *map(device_view, (s1, s2, count, lo, hi)),
             )
-        else:
-            blocks, rows = block_grid(n_out, n_red)
-            dtypes = (np.float64, np.float64, np.int64, buf.dtype, buf.dtype)
-            partials = [xp.empty((n_out, blocks), dtype=d) for d in dtypes]
-            block_partials[(blocks, rows), threads_per_block()](
-                src, walk.base, kept, red, n_out, n_red, shift_in, low, high, *[_device_view(p) for p in partials]
-            )
-            finish_partials[thread_grid(n_out), threads_per_block()](
-                *[_device_view(p, read_only=True) for p in partials], *outs
-            )
+    else:
+        identity = (0.0, 0.0, 0.0, 0.0, 0, low, high)
+        s1, c1, s2, c2, count, lo, hi = block_reduce(reduction, walk, identity, xp, aux=shift, buf=buf)
+        s1, s2 = s1 + c1, s2 + c2
     shape = walk.out_shape
     result = (count, shift, s1, s2, lo, hi) if with_minmax else (count, shift, s1, s2)
     return tuple(a.reshape(shape) for a in result)
