@@ -1,28 +1,38 @@
-"""The CUDA kernel factory: one block-reduction kernel generated from a reduction's
+"""The CUDA kernel factory: every block-reduction kernel, generated from a reduction's
 scalar pieces (issue 16).
 
 A :class:`GpuReduction` says, for one input dtype, what a reduction keeps and how:
-the Numba types of its state fields, ``step(state, value, aux)`` folding one element
-into a state (``aux`` is a per-output float64, e.g. the shift of shifted moments), and
-``merge(a, b)`` joining two states, ``a`` the earlier.  From it :func:`rows_kernel`
-generates the kernel for reductions whose innermost memory axis is reduced (a full
-reduction, or trailing axes), CUB's shape:
+the Numba types of its state fields, ``step(state, value, j, aux)`` folding one element
+into a state (``j``: the element's index among its output's reduced elements, in C
+order of the walk's reduced axes, which arg-min/max keep; ``aux``: its output's row of
+a float64 array, e.g. the shift of shifted moments or a user's parameters) and
+``merge(a, b)`` joining two states.  Threads fold elements in a strided order and
+trees merge them out of order, so ``merge`` must be commutative and associative.
 
-* each thread issues ``U`` independent loads before it folds them (``U`` from the
-  dtype: :func:`items_per_thread`), 256 threads a block, so many loads are in flight
-  (one load per thread left the old kernels latency-bound: float32 at half the GB/s
-  of float64 on the H100);
-* the block's states merge in a shared-memory tree, in a fixed association order;
-* the finish is in the same launch: each block writes its partial state, fences, and
-  takes a ticket from a per-output counter (``cuda.atomic.inc`` wraps it back to 0 for
-  the next launch); the last block merges every partial with the whole block, in a
-  fixed order.  No float atomics, and the grid comes from the element count alone
-  (:func:`numbadask.cuda_kernels.launch.block_grid`), so the bits are the same on any
-  GPU and on every run.
+From it the factory generates two kernels, each with one explicit signature per
+(input dtype, number of kept axes, number of reduced axes), so a launch is never typed:
 
-The source is generated per number of state fields (shared-memory arrays need one
-array per field, each with its own dtype, at compile time) and compiled with
-``cuda.jit``; the simulator runs the same source.
+* :func:`rows_kernel`, when the innermost memory axis is reduced (a full reduction,
+  or trailing axes), CUB's shape: each thread issues ``U`` independent loads before it
+  folds them (``U`` from the dtype: :func:`items_per_thread`, capped per reduction by
+  its register budget), 256 threads a block, the block's states merged in a
+  shared-memory tree in a fixed order, and the finish in the same launch: each block
+  writes its partial state, fences and takes a ticket from a per-output counter
+  (``cuda.atomic.inc`` wraps it back to 0 for the next launch); the last block merges
+  every partial with the whole block, in a fixed order;
+* :func:`columns_kernel`, when the innermost memory axis is kept (reducing leading
+  axes, or middle axes of 3-d) or few elements fall to each output, PyTorch's shape:
+  2-d blocks, threads along x over adjacent outputs (a warp reads adjacent memory),
+  along y over rows, ``U`` loads in flight per thread, a shared-memory tree over y;
+  the rows split across ``gridDim.y`` when the column tiles alone cannot fill the GPU,
+  finished by the last block of each column tile as above.
+
+No float atomics, and the grids come from the element counts alone
+(:mod:`numbadask.cuda_kernels.launch`), so the bits are the same on any GPU and every
+run.  The source is generated per number of state fields (shared-memory arrays need one
+array per field, each with its own dtype, at compile time); the simulator runs it too.
+:func:`reduce` is the host side: it picks the kernel, reuses scratch
+(:mod:`.scratch`) and launches once.
 """
 
 from __future__ import annotations
@@ -32,13 +42,15 @@ import linecache
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
-from numba import cuda, int32
+from numba import cuda, int32, types
 
 from numbadask.layout import Walk
 
-from .launch import block_grid, serialized, simulator, threads_per_block
-from .walks import axes_args, device_view, kernel_buffer, kept_offset, reduced_offset
+from . import scratch
+from .launch import block_grid, column_block, column_grid, serialized, simulator, threads_per_block
+from .walks import FEW_PER_OUTPUT, axes_args, device_view, kernel_buffer, kept_offset, reduced_offset
 
 
 @dataclass(frozen=True)
@@ -48,33 +60,44 @@ class GpuReduction:
     Attributes
     ----------
     name : str
-        Names the generated kernel (one per reduction and dtype).
+        Names the generated kernels (unique per reduction and dtype).
     fields : tuple
         Numba types of the state fields (e.g. ``(float64, int64)``: a sum and a count).
     step : device function
-        ``step(state, value, aux) -> state``: one element of the input in.
+        ``step(state, value, j, aux) -> state``: one element of the input in.
     merge : device function
-        ``merge(a, b) -> state``: two states joined, ``a`` covering earlier elements.
+        ``merge(a, b) -> state``: two states joined (commutative and associative).
+    max_loads : int
+        Most loads a thread issues before folding them: a large state leaves fewer
+        registers for loads in flight (``tests/test_cuda_static.py`` checks the budget).
     """
 
     name: str
     fields: tuple
     step: Any
     merge: Any
+    max_loads: int = 16
+
+    def loads(self, itemsize: int) -> int:
+        """Loads per thread for input items of ``itemsize`` bytes on this target."""
+        return 2 if simulator() else min(items_per_thread(itemsize), self.max_loads)
 
 
 def items_per_thread(itemsize: int) -> int:
     """Loads each thread issues before folding them: CUB's 16 for 4-byte types, 8 for
-    8-byte ones (16 KiB or 16 KiB of a tile per block either way)."""
+    8-byte ones (a 16 KiB tile per block either way)."""
     return 16 if itemsize <= 4 else 8
 
 
-_SOURCE = '''
+_HEADER = '''
 def {name}(buf, base, kept, red, n_out, n_red, aux, {identity}, {partials}, counter, {outs}):
     kept_sizes, kept_strides, kept_out = kept
     red_sizes, red_strides = red
 {shared}
     last = cuda.shared.array(1, int32)
+'''
+
+_ROWS = _HEADER + '''
     tid = cuda.threadIdx.x
     bx = cuda.blockIdx.x
     nb = cuda.gridDim.x
@@ -82,7 +105,7 @@ def {name}(buf, base, kept, red, n_out, n_red, aux, {identity}, {partials}, coun
     tile = threads * U
     for m in range(cuda.blockIdx.y, n_out, cuda.gridDim.y):
         start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
-        k = aux[m % aux.size]
+        a = aux[m % aux.shape[0]]
         s = ({typed_identity},)
         r = bx * tile + tid
         # Whole tiles: U loads issued before any is folded.
@@ -94,34 +117,94 @@ def {name}(buf, base, kept, red, n_out, n_red, aux, {identity}, {partials}, coun
         for u in range(U):
             q = r + u * threads
             if q < n_red:
-                s = step(s, buf[start + reduced_offset(q, red_sizes, red_strides)], k)
+                s = step(s, buf[start + reduced_offset(q, red_sizes, red_strides)], q, a)
 {to_shared}
         cuda.syncthreads()
 {tree}
-        if tid == 0:
-{to_partials}
-            cuda.threadfence()
-            last[0] = cuda.atomic.inc(counter, m, nb - 1) == nb - 1
-        cuda.syncthreads()
-        if last[0]:
-            s = ({typed_identity},)
-            b = tid
-            while b < nb:
-                s = merge(s, ({from_partials},))
-                b += threads
-{to_shared_last}
-            cuda.syncthreads()
-{tree_last}
+        if nb == 1:
             if tid == 0:
 {to_outs}
+        else:
+            if tid == 0:
+{to_partials}
+                cuda.threadfence()
+                last[0] = cuda.atomic.inc(counter, m, nb - 1) == nb - 1
+            cuda.syncthreads()
+            if last[0]:
+                s = ({typed_identity},)
+                b = tid
+                while b < nb:
+                    s = merge(s, ({from_partials},))
+                    b += threads
+{to_shared_last}
+                cuda.syncthreads()
+{tree_last}
+                if tid == 0:
+{to_outs_last}
         cuda.syncthreads()
 '''
 
-_TREE = '''width = threads // 2
+_COLUMNS = _HEADER + '''
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    tid = ty * TX + tx
+    by = cuda.blockIdx.y
+    splits = cuda.gridDim.y
+    stride = splits * TY
+    n_tiles = (n_out + TX - 1) // TX
+    for t in range(cuda.blockIdx.x, n_tiles, cuda.gridDim.x):
+        m = t * TX + tx
+        live = m < n_out
+        # A thread past the last output still takes part in the trees and syncs.
+        m = m if live else n_out - 1
+        start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
+        a = aux[m % aux.shape[0]]
+        s = ({typed_identity},)
+        r = by * TY + ty
+        if live:
+            # U rows' loads issued before any is folded.
+            while r + (U - 1) * stride < n_red:
+{loads}
+{steps}
+                r += U * stride
+            while r < n_red:
+                s = step(s, buf[start + reduced_offset(r, red_sizes, red_strides)], r, a)
+                r += stride
+{to_shared}
+        cuda.syncthreads()
+{tree}
+        if splits == 1:
+            if ty == 0 and live:
+{to_outs}
+        else:
+            if ty == 0 and live:
+{to_partials}
+            cuda.threadfence()
+            cuda.syncthreads()
+            if tid == 0:
+                last[0] = cuda.atomic.inc(counter, t, splits - 1) == splits - 1
+            cuda.syncthreads()
+            if last[0]:
+                s = ({typed_identity},)
+                b = ty
+                while live and b < splits:
+                    s = merge(s, ({from_partials},))
+                    b += TY
+{to_shared_last}
+                cuda.syncthreads()
+{tree_last}
+                if ty == 0 and live:
+{to_outs_last}
+        cuda.syncthreads()
+'''
+
+# A shared-memory tree: `lane` indexes the threads that merge, `pair` the distance to
+# the partner's slot; the width halves from `width` to 1.
+_TREE = '''width = {width}
 while width > 0:
-    if tid < width:
-        t = merge(({here},), ({there},))
-{store_t}
+    if {lane} < width:
+        w = merge(({here},), ({there},))
+{store}
     cuda.syncthreads()
     width //= 2'''
 
@@ -130,57 +213,74 @@ def _indent(text: str, spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in text.splitlines())
 
 
-def _source(name: str, k: int, loads: int) -> str:
+def _tree(k: int, width: str, lane: str, pair: str) -> str:
+    fields = range(k)
+    return _TREE.format(
+        width=width,
+        lane=lane,
+        here=", ".join(f"h{i}[tid]" for i in fields),
+        there=", ".join(f"h{i}[tid + {pair}]" for i in fields),
+        store="\n".join(f"        h{i}[tid] = w[{i}]" for i in fields),
+    )
+
+
+#: What differs between the two kernels' sources: the distance between one thread's
+#: loads, the tree (its first width, the merging lanes, the partner's slot), the slot
+#: holding the block's state, the block index that numbers partials, the loop indent.
+_SHAPES = {
+    False: dict(template=_ROWS, spacing="threads", width="threads // 2", lane="tid", pair="width", slot="0", block="bx", indent=12),
+    True: dict(template=_COLUMNS, spacing="stride", width="TY // 2", lane="ty", pair="width * TX", slot="tx", block="by", indent=16),
+}
+
+
+def _source(name: str, k: int, loads: int, columns: bool = False) -> str:
     """The kernel's source for ``k`` state fields and ``loads`` loads per thread."""
     fields = range(k)
     join = ", ".join
-    tree = _TREE.format(
-        here=join(f"h{i}[tid]" for i in fields),
-        there=join(f"h{i}[tid + width]" for i in fields),
-        store_t="\n".join(f"        h{i}[tid] = t[{i}]" for i in fields),
-    )
     to_shared = "\n".join(f"h{i}[tid] = s[{i}]" for i in fields)
-    return _SOURCE.format(
+    common = dict(
         name=name,
         identity=join(f"i{i}" for i in fields),
         typed_identity=join(f"F{i}(i{i})" for i in fields),
         partials=join(f"p{i}" for i in fields),
         outs=join(f"o{i}" for i in fields),
         shared="\n".join(f"    h{i} = cuda.shared.array(THREADS, F{i})" for i in fields),
-        loads="\n".join(f"            v{u} = buf[start + reduced_offset(r + {u} * threads, red_sizes, red_strides)]" for u in range(loads)),
-        steps="\n".join(f"            s = step(s, v{u}, k)" for u in range(loads)),
-        to_shared=_indent(to_shared, 8),
-        tree=_indent(tree, 8),
-        to_partials="\n".join(f"            p{i}[m, bx] = h{i}[0]" for i in fields),
         from_partials=join(f"p{i}[m, b]" for i in fields),
-        to_shared_last=_indent(to_shared, 12),
-        tree_last=_indent(tree, 12),
-        to_outs="\n".join(f"                o{i}[m] = h{i}[0]" for i in fields),
+        to_shared=_indent(to_shared, 8),
+        to_shared_last=_indent(to_shared, 16),
+    )
+    shape = _SHAPES[columns]
+    tree = _tree(k, shape["width"], shape["lane"], shape["pair"])
+    spacing, slot, block, pad = shape["spacing"], shape["slot"], shape["block"], " " * shape["indent"]
+    return shape["template"].format(
+        **common,
+        loads="\n".join(f"{pad}v{u} = buf[start + reduced_offset(r + {u} * {spacing}, red_sizes, red_strides)]" for u in range(loads)),
+        steps="\n".join(f"{pad}s = step(s, v{u}, r + {u} * {spacing}, a)" for u in range(loads)),
+        tree=_indent(tree, 8),
+        tree_last=_indent(tree, 16),
+        to_outs="\n".join(f"                o{i}[m] = h{i}[{slot}]" for i in fields),
+        to_partials="\n".join(f"                p{i}[m, {block}] = h{i}[{slot}]" for i in fields),
+        to_outs_last="\n".join(f"                    o{i}[m] = h{i}[{slot}]" for i in fields),
     )
 
 
 @functools.lru_cache(maxsize=None)
-def rows_kernel(reduction: GpuReduction, loads: int) -> Any:
-    """The block-reduction kernel of ``reduction`` with ``loads`` loads per thread (see
-    the module docstring), as a CUDA dispatcher::
-
-        kernel[(blocks, rows), threads](buf, base, kept, red, n_out, n_red, aux,
-                                        *identity, *partials, counter, *outs)
-
-    ``partials`` are ``(n_out, blocks)`` arrays, one per field; ``counter`` a uint32
-    array of ``n_out`` zeros (left at zeros after the launch); ``outs`` are ``n_out``
-    arrays, one per field; ``aux`` a float64 array of 1 or ``n_out`` values.
-    """
+def kernel_function(reduction: GpuReduction, loads: int, columns: bool) -> Any:
+    """The generated Python function of a kernel (what ``cuda.jit`` and
+    ``cuda.compile_ptx`` compile), from :func:`_source`."""
     k = len(reduction.fields)
-    name = f"rows_{reduction.name}_u{loads}"
-    source = _source(name, k, loads)
+    name = f"{'columns' if columns else 'rows'}_{reduction.name}_u{loads}"
+    source = _source(name, k, loads, columns)
     filename = f"<numbadask.cuda_kernels.factory:{name}>"
     # Registered with linecache so tracebacks and the simulator show the source.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    tx, ty = column_block()
     names = {
         "cuda": cuda,
         "int32": int32,
-        "THREADS": threads_per_block(),
+        "THREADS": tx * ty if columns else threads_per_block(),
+        "TX": tx,
+        "TY": ty,
         "U": loads,
         "step": reduction.step,
         "merge": reduction.merge,
@@ -189,30 +289,104 @@ def rows_kernel(reduction: GpuReduction, loads: int) -> Any:
         **{f"F{i}": t for i, t in enumerate(reduction.fields)},
     }
     exec(compile(source, filename, "exec"), names)
-    return cuda.jit(names[name])
+    return names[name]
 
 
-def block_reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: Any = None, buf: Any = None) -> tuple:
-    """``reduction``'s state fields over the walk, flat over the outputs, by the
-    factory's block kernel (for walks whose innermost memory axis is reduced).
+def walk_argtypes(dtype: Any, n_kept: int, n_reduced: int) -> tuple:
+    """The Numba types of the walk's arguments ``(buf, base, kept, red, n_out, n_red)``
+    for input ``dtype`` (as the kernel reads it) and ``n_kept`` kept and ``n_reduced``
+    reduced axes: what every kernel of the package takes first."""
+    i64 = types.int64
+    return (
+        types.Array(numba.from_dtype(np.dtype(dtype)), 1, "C"),
+        i64,
+        types.UniTuple(types.UniTuple(i64, n_kept), 3),
+        types.UniTuple(types.UniTuple(i64, n_reduced), 2),
+        i64,
+        i64,
+    )
 
-    ``identity`` gives each field's starting value; ``aux``, a float64 device array of
-    1 or ``n_out`` values, is handed to ``step`` per output (default: one 0.0); ``buf``
-    the walk's buffer as the kernel reads it (default: :func:`.walks.kernel_buffer`)."""
+
+def argtypes(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int) -> tuple:
+    """The Numba types of a factory kernel's arguments (see :func:`walk_argtypes`)."""
+    fields = reduction.fields
+    return (
+        *walk_argtypes(dtype, n_kept, n_reduced),
+        types.Array(types.float64, 2, "C"),
+        *fields,
+        *(types.Array(f, 2, "C") for f in fields),
+        types.Array(types.uint32, 1, "C"),
+        *(types.Array(f, 1, "C") for f in fields),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(reduction: GpuReduction, dtype: np.dtype, n_kept: int, n_reduced: int, loads: int, columns: bool) -> Any:
+    """The kernel compiled for exactly one signature (launches skip Numba's typing)."""
+    signature = types.void(*argtypes(reduction, dtype, n_kept, n_reduced))
+    return cuda.jit(signature)(kernel_function(reduction, loads, columns))
+
+
+def rows_kernel(reduction: GpuReduction, dtype: Any, n_kept: int = 1, n_reduced: int = 1) -> Any:
+    """:func:`compiled` for walks whose innermost memory axis is reduced."""
+    dtype = np.dtype(dtype)
+    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize), False)
+
+
+def columns_kernel(reduction: GpuReduction, dtype: Any, n_kept: int = 1, n_reduced: int = 1) -> Any:
+    """:func:`compiled` for walks whose innermost memory axis is kept."""
+    dtype = np.dtype(dtype)
+    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize), True)
+
+
+def uses_columns(walk: Walk, n_red: int) -> bool:
+    """True when the column kernel reduces the walk: its innermost memory axis is kept,
+    or each output has so few elements that a block per output would idle."""
+    return bool(walk.out_strides[-1] != 0) or n_red <= FEW_PER_OUTPUT
+
+
+def reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: Any = None, buf: Any = None) -> tuple:
+    """``reduction``'s state fields over the walk, each a flat array over the outputs,
+    on the chunk's device, in one launch.
+
+    ``identity`` gives each field's starting value; ``aux``, a 2-d float64 device array
+    of 1 or ``n_out`` rows, is handed to ``step`` row by row (default: one row, 0.0);
+    ``buf`` the walk's buffer as the kernel reads it (default: :func:`.walks.kernel_buffer`).
+    """
     buf = kernel_buffer(walk) if buf is None else buf
     kept, red, n_red = axes_args(walk)
     n_out = walk.out_size
-    loads = 2 if simulator() else items_per_thread(buf.dtype.itemsize)
-    kernel = rows_kernel(reduction, loads)
-    blocks, rows = block_grid(n_out, n_red, loads)
+    columns = uses_columns(walk, n_red)
+    make = columns_kernel if columns else rows_kernel
+    kernel = make(reduction, buf.dtype, len(kept[0]), len(red[0]))
+    loads = reduction.loads(buf.dtype.itemsize)
+    if columns:
+        grid = column_grid(n_out, n_red, loads)
+        block = column_block()
+        width, n_counters = grid[1], -(-n_out // block[0])  # one counter per column tile
+    else:
+        grid = block_grid(n_out, n_red, loads)
+        block = threads_per_block()
+        width, n_counters = grid[0], n_out
+    if width == 1:  # one block per output (tile): the kernel never touches them
+        n_out_partials, n_counters = 1, 1
+    else:
+        n_out_partials = n_out
     dtypes = [np.dtype(str(t)) for t in reduction.fields]
-    partials = [xp.empty((n_out, blocks), dtype=d) for d in dtypes]
+    partials = [
+        scratch.buffer(xp, ("partial", i), d, n_out_partials * width).reshape(n_out_partials, width)
+        for i, d in enumerate(dtypes)
+    ]
+    counter = scratch.buffer(xp, "counter", np.uint32, n_counters, zeroed=True)
     outs = [xp.empty(n_out, dtype=d) for d in dtypes]
-    counter = xp.zeros(n_out, dtype=np.uint32)
-    aux = xp.zeros(1) if aux is None else aux
-    with serialized():
-        kernel[(blocks, rows), threads_per_block()](
-            device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, device_view(aux, read_only=True),
-            *identity, *map(device_view, partials), device_view(counter), *map(device_view, outs),
-        )
+    aux = scratch.constant(xp, (0.0,)) if aux is None else aux
+    try:
+        with serialized():
+            kernel[grid, block](
+                device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, device_view(aux, read_only=True),
+                *identity, *map(device_view, partials), device_view(counter), *map(device_view, outs),
+            )
+    except BaseException:
+        scratch.forget()
+        raise
     return tuple(outs)

@@ -25,6 +25,16 @@ SIM_BLOCKS = 2
 ITEMS_PER_THREAD = 16
 #: Total blocks of a launch on a real GPU (several waves on a 132-SM H100).
 MAX_BLOCKS = 4096
+#: Column kernels' block: adjacent outputs along x (a warp reads 32 adjacent values of
+#: a row), rows along y; and the same under the simulator.
+COLUMN_BLOCK = (32, 8)
+SIM_COLUMN_BLOCK = (8, 4)
+#: Column kernels split the rows over gridDim.y until the grid has this many blocks,
+#: while each thread keeps at least MIN_ROWS_PER_THREAD rows (PyTorch's rule of thumb).
+COLUMN_TARGET_BLOCKS = 1024
+MIN_ROWS_PER_THREAD = 256
+#: Largest gridDim.y (a hardware limit); larger counts loop in the kernels.
+MAX_GRID_Y = 65535
 
 _simulator_lock = threading.Lock()
 
@@ -47,8 +57,27 @@ def block_grid(n_out: int, n_red: int, items: int = ITEMS_PER_THREAD) -> tuple[i
     per_output = -(-n_red // (threads * items))
     if simulator():
         return max(1, min(per_output, SIM_BLOCKS)), max(1, min(n_out, SIM_BLOCKS))
-    rows = max(1, min(n_out, 65535))
+    rows = max(1, min(n_out, MAX_GRID_Y))
     return max(1, min(per_output, MAX_BLOCKS // rows)), rows
+
+
+def column_block() -> tuple[int, int]:
+    """``(x, y)`` threads of a column kernel's block on this target."""
+    return SIM_COLUMN_BLOCK if simulator() else COLUMN_BLOCK
+
+
+def column_grid(n_out: int, n_red: int, items: int) -> tuple[int, int]:
+    """``(column tiles, row splits)`` for a column kernel: one tile per ``x`` outputs,
+    the rows split over gridDim.y only when the tiles alone make fewer than
+    :data:`COLUMN_TARGET_BLOCKS` blocks.  From the element counts alone (the bits do
+    not depend on the GPU)."""
+    tx, ty = column_block()
+    tiles = -(-n_out // tx)
+    if simulator():
+        return max(1, min(tiles, SIM_BLOCKS)), max(1, min(-(-n_red // (ty * items)), SIM_BLOCKS))
+    wanted = -(-COLUMN_TARGET_BLOCKS // tiles)
+    most = max(1, n_red // (ty * MIN_ROWS_PER_THREAD))
+    return max(1, min(tiles, MAX_BLOCKS * 16)), max(1, min(wanted, most, MAX_GRID_Y))
 
 
 def thread_grid(n: int) -> int:

@@ -3,9 +3,8 @@ and (with min and max) ``moments``.
 
 Per output: a shift K (the first non-NaN value of its slice, found by a first small
 kernel), the count of non-NaN values and the sums of (x - K) and (x - K)**2, reduced in
-float64 with the same two layouts as :mod:`numbadask.cuda_kernels.sum` (the factory's
-block kernel from the step and merge declared here, Neumaier-compensated, or one
-thread per output); the bits are the same on every run.
+float64, Neumaier-compensated, by the factory's kernels (:mod:`.factory`) from the
+step and merge declared here; the bits are the same on every run.
 """
 
 from __future__ import annotations
@@ -15,34 +14,48 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import cuda, float64, int64
+from numba import cuda, float64, int64, types
 
 from numbadask.layout import Walk
 
-from .factory import GpuReduction, block_reduce
+from .factory import GpuReduction, reduce, walk_argtypes
 from .launch import serialized, thread_grid, threads_per_block
-from .walks import FEW_PER_OUTPUT, axes_args, device_view, kept_offset, kernel_buffer, reduced_offset
+from .walks import axes_args, device_view, kept_offset, kernel_buffer, reduced_offset
+
+#: Loads in flight per thread: the seven-field state (five of them 8 bytes) leaves
+#: fewer registers than a sum's (``tests/test_cuda_static.py`` checks the budget).
+MAX_LOADS = 8
+
+
+def _find_shift(buf, base, kept, red, n_out, n_red, shift):
+    """Each output's shift: the first non-NaN value of its slice (0.0 if none); one
+    thread per output, which reads one value unless its slice starts with NaN."""
+    kept_sizes, kept_strides, kept_out = kept
+    red_sizes, red_strides = red
+    m = cuda.grid(1)
+    while m < n_out:
+        start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
+        k = 0.0
+        for r in range(n_red):
+            v = float64(buf[start + reduced_offset(r, red_sizes, red_strides)])
+            if v == v:
+                k = v
+                break
+        shift[m, 0] = k
+        m += cuda.gridsize(1)
+
+
+@functools.lru_cache(maxsize=None)
+def shift_kernel(dtype: np.dtype, n_kept: int, n_reduced: int) -> Any:
+    """:func:`_find_shift` compiled for one signature: the factory's first six
+    arguments and the ``(n_out, 1)`` float64 shifts (the main kernel's ``aux``)."""
+    head = walk_argtypes(dtype, n_kept, n_reduced)
+    return cuda.jit(types.void(*head, types.Array(types.float64, 2, "C")))(_find_shift)
 
 
 @functools.lru_cache(maxsize=None)
 def _kernels(dtype: np.dtype, with_minmax: bool):
     value_type = numba.from_dtype(dtype)
-
-    @cuda.jit
-    def find_shift(buf, base, kept, red, n_out, n_red, shift):
-        kept_sizes, kept_strides, kept_out = kept
-        red_sizes, red_strides = red
-        m = cuda.grid(1)
-        while m < n_out:
-            start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
-            k = 0.0
-            for r in range(n_red):
-                v = float64(buf[start + reduced_offset(r, red_sizes, red_strides)])
-                if v == v:
-                    k = v
-                    break
-            shift[m] = k
-            m += cuda.gridsize(1)
 
     @cuda.jit(device=True)
     def compensated(total, comp, value):
@@ -69,8 +82,8 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
         return s1, c1, s2, c2, n, lo, hi
 
     @cuda.jit(device=True)
-    def step(s, v, k):
-        return accumulate(v, k, s[0], s[1], s[2], s[3], s[4], s[5], s[6])
+    def step(s, v, j, aux):
+        return accumulate(v, aux[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6])
 
     @cuda.jit(device=True)
     def merge(a, b):
@@ -81,61 +94,29 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
         return s1, c1, s2, c2, a[4] + b[4], lo, hi
 
     fields = (float64, float64, float64, float64, int64, value_type, value_type)
-    reduction = GpuReduction(f"moments_{dtype}_{'minmax' if with_minmax else 'plain'}", fields, step, merge)
+    name = f"moments_{dtype}_{'minmax' if with_minmax else 'plain'}"
+    reduction = GpuReduction(name, fields, step, merge, max_loads=MAX_LOADS)
 
-    @cuda.jit
-    def column_moments(buf, base, kept, red, n_out, n_red, shift, lo_init, hi_init, s1, s2, n, lo, hi):
-        kept_sizes, kept_strides, kept_out = kept
-        red_sizes, red_strides = red
-        m = cuda.grid(1)
-        while m < n_out:
-            start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
-            k = shift[m]
-            a1 = 0.0
-            e1 = 0.0
-            a2 = 0.0
-            e2 = 0.0
-            c = 0
-            low = lo_init
-            high = hi_init
-            for r in range(n_red):
-                v = buf[start + reduced_offset(r, red_sizes, red_strides)]
-                a1, e1, a2, e2, c, low, high = accumulate(v, k, a1, e1, a2, e2, c, low, high)
-            s1[m] = a1 + e1
-            s2[m] = a2 + e2
-            n[m] = c
-            lo[m] = low
-            hi[m] = high
-            m += cuda.gridsize(1)
-
-    return find_shift, reduction, column_moments
+    return reduction
 
 
 def _moments(walk: Walk, xp: Any, with_minmax: bool) -> tuple[Any, ...]:
     from numbadask.cpu_kernels import minmax_limits
 
     buf = kernel_buffer(walk, widen_float16=True)
-    find_shift, reduction, column_moments = _kernels(buf.dtype, with_minmax)
+    reduction = _kernels(buf.dtype, with_minmax)
     low, high = minmax_limits(buf.dtype)
     kept, red, n_red = axes_args(walk)
     n_out = walk.out_size
-    shift = xp.empty(n_out, dtype=np.float64)
-    src = device_view(buf, read_only=True)
+    shift = xp.empty((n_out, 1), dtype=np.float64)
     with serialized():
-        find_shift[thread_grid(n_out), threads_per_block()](src, walk.base, kept, red, n_out, n_red, device_view(shift))
-    if walk.out_strides[-1] != 0 or n_red <= FEW_PER_OUTPUT:
-        s1, s2 = xp.empty(n_out, dtype=np.float64), xp.empty(n_out, dtype=np.float64)
-        count = xp.empty(n_out, dtype=np.int64)
-        lo, hi = xp.empty(n_out, dtype=buf.dtype), xp.empty(n_out, dtype=buf.dtype)
-        with serialized():
-            column_moments[thread_grid(n_out), threads_per_block()](
-                src, walk.base, kept, red, n_out, n_red, device_view(shift, read_only=True), low, high,
-                *map(device_view, (s1, s2, count, lo, hi)),
-            )
-    else:
-        identity = (0.0, 0.0, 0.0, 0.0, 0, low, high)
-        s1, c1, s2, c2, count, lo, hi = block_reduce(reduction, walk, identity, xp, aux=shift, buf=buf)
-        s1, s2 = s1 + c1, s2 + c2
+        shift_kernel(buf.dtype, len(kept[0]), len(red[0]))[thread_grid(n_out), threads_per_block()](
+            device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, device_view(shift)
+        )
+    identity = (0.0, 0.0, 0.0, 0.0, 0, low, high)
+    s1, c1, s2, c2, count, lo, hi = reduce(reduction, walk, identity, xp, aux=shift, buf=buf)
+    s1, s2 = s1 + c1, s2 + c2
+    shift = shift.reshape(-1)
     shape = walk.out_shape
     result = (count, shift, s1, s2, lo, hi) if with_minmax else (count, shift, s1, s2)
     return tuple(a.reshape(shape) for a in result)

@@ -14,7 +14,8 @@ from numbadask.layout import Walk
 
 from .launch import simulator
 
-#: Outputs with at most this many reduced elements each use one thread per output.
+#: Outputs with at most this many reduced elements each go to the column kernel (a
+#: block per output would idle): threads along x over adjacent outputs.
 FEW_PER_OUTPUT = 64
 
 

@@ -1,7 +1,9 @@
-"""The CUDA kernel factory's block kernel (``numbadask.cuda_kernels.factory``): several
-blocks per output (the last-block-done finish), sizes around multiples of the tile
-(loads per thread x threads), NaN and inf at the tile seams, keepdims shapes, and the
-same bits on repeated runs.  On a GPU, or in Numba's simulator.
+"""The CUDA kernel factory (``numbadask.cuda_kernels.factory``): the rows kernel with
+several blocks per output (the last-block-done finish), the column kernel with several
+column tiles and row splits (its finish per tile), sizes around multiples of the tiles
+(loads per thread x threads), NaN and inf at the seams, keepdims shapes, index-aware
+steps (argmin/argmax), scratch reused across launches, and the same bits on repeated
+runs.  On a GPU, or in Numba's simulator.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ pytestmark = pytest.mark.cuda_kernels
 
 def _modules():
     # The package's names `minmax`, `sum` ... are its functions; the modules by path.
-    return {name: importlib.import_module(f"numbadask.cuda_kernels.{name}") for name in ("factory", "launch", "sum", "minmax", "moments")}
+    names = ("factory", "launch", "sum", "minmax", "moments", "argminmax", "scratch")
+    return {name: importlib.import_module(f"numbadask.cuda_kernels.{name}") for name in names}
 
 
 def _tile() -> int:
@@ -125,6 +128,128 @@ def test_generated_source_issues_the_loads_before_folding():
     factory = _modules()["factory"]
     source = factory._source("probe", 2, 4)
     loop = source.split("while r + (U - 1) * threads < n_red:")[1].split("r += nb * tile")[0]
+    lines = [line.strip() for line in loop.strip().splitlines()]
+    assert [line.split(" =")[0] for line in lines[:4]] == ["v0", "v1", "v2", "v3"]
+    assert all(line.startswith("s = step(s, v") for line in lines[4:8])
+
+
+def _column_sizes() -> tuple[list[int], list[int]]:
+    """Output counts around multiples of the column tile, and row counts around
+    multiples of one split's rows per round (threads along y x loads), float64."""
+    m = _modules()
+    tx, ty = m["launch"].column_block()
+    loads = 2 if m["launch"].simulator() else m["factory"].items_per_thread(8)
+    rows = ty * loads
+    return [1, tx - 1, tx, tx + 1, 2 * tx + 3, 3 * tx + 1], [rows - 1, rows, rows + 1, 3 * rows + 2, 5 * rows - 1]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_column_kernel_over_tiles_and_row_splits(case, rng):
+    """Axis 0 of a C-ordered 2-d array: the column kernel, across column tiles and,
+    where the grid splits the rows, the last block of each tile finishing it."""
+    m = _modules()
+    cols, rows = _column_sizes()
+    n_cols, n_rows = cols[case], rows[case % len(rows)]
+    x = rng.standard_normal((n_rows, n_cols)) * 1e3
+    x[:: max(1, n_rows // 3), 0] = np.nan
+    x[n_rows // 2, -1] = np.inf
+    d = _device(x)
+    w = plan_walk(d, (0,), array_module(d))
+    assert m["factory"].uses_columns(w, n_rows)
+    total, count = (to_numpy(a) for a in m["sum"].nansum_float64(w, array_module(d)))
+    assert total.shape == (1, n_cols)
+    np.testing.assert_allclose(total.ravel(), np.nansum(x, axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(count.ravel(), (x == x).sum(axis=0))
+    lo, hi, valid = (to_numpy(a).ravel() for a in m["minmax"].minmax(w, array_module(d)))
+    np.testing.assert_array_equal(lo, np.nanmin(x, axis=0))
+    np.testing.assert_array_equal(hi, np.nanmax(x, axis=0))
+
+
+def test_column_kernel_splits_rows_on_a_gpu_grid():
+    """The grid rule itself: few columns and many rows split the rows; many columns
+    do not; the counts alone decide."""
+    launch = _modules()["launch"]
+    if launch.simulator():
+        assert launch.column_grid(10, 1000, 2) == (2, 2)
+        assert launch.column_grid(3, 5, 2) == (1, 1)
+        return
+    tiles, splits = launch.column_grid(256, 1 << 20, 8)
+    assert tiles == 8 and splits == 128
+    assert launch.column_grid(1 << 20, 100, 8)[1] == 1
+
+
+def test_middle_axis_of_3d_uses_the_column_kernel(rng):
+    m = _modules()
+    cols, rows = _column_sizes()
+    x = rng.random((3, rows[-1], cols[3]))
+    d = _device(x)
+    w = plan_walk(d, (1,), array_module(d))
+    assert m["factory"].uses_columns(w, rows[-1])
+    got = to_numpy(m["sum"].sum_float64(w, array_module(d)))
+    assert got.shape == (3, 1, cols[3])
+    np.testing.assert_allclose(got, x.sum(axis=1, keepdims=True), rtol=1e-12)
+    moments = [to_numpy(a) for a in m["moments"].shifted_moments(w, array_module(d))]
+    count, shift, s1, s2 = moments
+    np.testing.assert_array_equal(count, np.full((3, 1, cols[3]), rows[-1]))
+    np.testing.assert_allclose(shift + s1 / count, x.mean(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose((s2 - s1**2 / count) / count, x.var(axis=1, keepdims=True), rtol=1e-9)
+
+
+@pytest.mark.parametrize("want_max", [False, True])
+def test_argminmax_on_columns_and_rows_keeps_the_first_index(want_max, rng):
+    """The step sees the index: ties go to the first, NaN's first index is kept, on
+    both kernels (axis 0 of a C array is the column kernel, axis 1 the rows one)."""
+    m = _modules()
+    cols, rows = _column_sizes()
+    n = max(rows[-1], 3 * _tile() + 1)
+    x = rng.integers(0, 5, (n, cols[3])).astype(np.float64)  # many ties
+    x[7, 0] = np.nan
+    x[n - 1, 1] = np.nan
+    for axis in (0, 1):
+        a = x if axis == 0 else np.ascontiguousarray(x.T)
+        value, index, nan_index = (to_numpy(v) for v in m["argminmax"].argminmax(_device(a), 0 if axis == 0 else 1, want_max, array_module(_device(a))))
+        rows_ = a.T if axis == 0 else a
+        finder = np.nanargmax if want_max else np.nanargmin
+        np.testing.assert_array_equal(index, [finder(r) for r in rows_])
+        first_nan = [int(np.flatnonzero(r != r)[0]) if (r != r).any() else -1 for r in rows_]
+        np.testing.assert_array_equal(nan_index, first_nan)
+
+
+def test_scratch_is_reused_and_counters_left_at_zero(rng):
+    """Back-to-back launches of different sizes on the reused partials and counters
+    give the right answers; the counters are zeros after each launch."""
+    m = _modules()
+    for n in (3 * _tile() + 1, _tile() + 5, 5 * _tile() + 3):
+        x = rng.standard_normal((3, n))
+        d = _device(x)
+        w = plan_walk(d, (1,), array_module(d))
+        got = to_numpy(m["sum"].sum_float64(w, array_module(d)))
+        np.testing.assert_allclose(got.ravel(), x.sum(axis=1), rtol=1e-12)
+        counter = to_numpy(m["scratch"].buffer(array_module(d), "counter", np.uint32, 3, zeroed=True))
+        assert not counter.any()
+
+
+def test_constant_rows_are_keyed_by_bits():
+    scratch = _modules()["scratch"]
+    zero, negative_zero = scratch.constant(np, (0.0,)), scratch.constant(np, (-0.0,))
+    assert np.signbit(negative_zero[0, 0]) and not np.signbit(zero[0, 0])
+    assert scratch.constant(np, (1.5, 2.0)).shape == (1, 2)
+
+
+def test_column_kernel_same_bits_on_repeated_runs(rng):
+    m = _modules()
+    cols, rows = _column_sizes()
+    x = rng.standard_normal((rows[-1], cols[-1])) * 1e6
+    d = _device(x)
+    w = plan_walk(d, (0,), array_module(d))
+    runs = {to_numpy(m["sum"].sum_float64(w, array_module(d))).tobytes() for _ in range(3)}
+    assert len(runs) == 1
+
+
+def test_generated_column_source_issues_the_loads_before_folding():
+    factory = _modules()["factory"]
+    source = factory._source("probe", 2, 4, columns=True)
+    loop = source.split("while r + (U - 1) * stride < n_red:")[1].split("r += U * stride")[0]
     lines = [line.strip() for line in loop.strip().splitlines()]
     assert [line.split(" =")[0] for line in lines[:4]] == ["v0", "v1", "v2", "v3"]
     assert all(line.startswith("s = step(s, v") for line in lines[4:8])
