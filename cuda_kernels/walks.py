@@ -5,6 +5,8 @@ describe the layout (from :class:`numbadask.layout.Walk`).
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -41,12 +43,20 @@ def reduced_offset(r, sizes, strides):
 
 
 def axes_args(walk: Walk) -> tuple[tuple, tuple, int]:
-    """Kept and reduced axes as tuples (kernels are specialized on their length)."""
-    kept = [(int(n), int(s), int(o)) for n, s, o in zip(walk.sizes, walk.strides, walk.out_strides) if o]
-    red = [(int(n), int(s)) for n, s, o in zip(walk.sizes, walk.strides, walk.out_strides) if not o]
+    """Kept and reduced axes as tuples (kernels are specialized on their length), and
+    the number of reduced elements per output.  Cached by layout: the chunks of one
+    array share a few, and building the tuples per launch is host time per chunk."""
+    return _axes_args(walk.sizes.tobytes(), walk.strides.tobytes(), walk.out_strides.tobytes())
+
+
+@functools.lru_cache(maxsize=1024)
+def _axes_args(sizes: bytes, strides: bytes, out_strides: bytes) -> tuple[tuple, tuple, int]:
+    columns = [np.frombuffer(b, dtype=np.int64).tolist() for b in (sizes, strides, out_strides)]
+    kept = [(n, s, o) for n, s, o in zip(*columns) if o]
+    red = [(n, s) for n, s, o in zip(*columns) if not o]
     kept = kept or [(1, 0, 1)]
     red = red or [(1, 0)]
-    n_red = int(np.prod([n for n, _ in red], dtype=np.int64))
+    n_red = math.prod(n for n, _ in red)
     return tuple(zip(*kept)), tuple(zip(*red)), n_red
 
 

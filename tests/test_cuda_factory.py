@@ -253,3 +253,51 @@ def test_generated_column_source_issues_the_loads_before_folding():
     lines = [line.strip() for line in loop.strip().splitlines()]
     assert [line.split(" =")[0] for line in lines[:4]] == ["v0", "v1", "v2", "v3"]
     assert all(line.startswith("s = step(s, v") for line in lines[4:8])
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_min_only_and_max_only_keep_one_value_and_the_count(axis, rng):
+    m = _modules()
+    x = (rng.random((_column_sizes()[1][-1], 2 * _tile() + 3)) * 100).astype(np.float32)
+    x[3, :] = np.nan
+    x[:, 5] = np.nan
+    d = _device(x)
+    w = plan_walk(d, (axis,), array_module(d))
+    lo, hi, valid = (to_numpy(a).ravel() for a in m["minmax"].min_only(w, array_module(d)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want_lo, want_hi = np.nanmin(x, axis=axis), np.nanmax(x, axis=axis)
+    some = valid > 0
+    np.testing.assert_array_equal(lo[some], want_lo[some])
+    assert (hi == -np.inf).all()
+    np.testing.assert_array_equal(valid, (x == x).sum(axis=axis))
+    lo, hi, valid2 = (to_numpy(a).ravel() for a in m["minmax"].max_only(w, array_module(d)))
+    np.testing.assert_array_equal(hi[some], want_hi[some])
+    assert (lo == np.inf).all()
+    np.testing.assert_array_equal(valid2, valid)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32", "float64"])
+def test_every_dtype_on_both_kernels_across_blocks(dtype, rng):
+    """Sums and min/max of every input dtype, on the rows kernel with several blocks per
+    output and on the column kernel with several tiles and row splits."""
+    from cases import random_array
+
+    m = _modules()
+    cols, rows = _column_sizes()
+    # Axis 1: rows of tile + 1 values (two blocks each); axis 0: rows[2] rows (two
+    # splits) of tile + 1 outputs (several column tiles).
+    x = random_array(rng, (rows[2], _tile() + 1), dtype)
+    d = _device(x)
+    xp = array_module(d)
+    for axis in (0, 1):
+        w = plan_walk(d, (axis,), xp)
+        if x.dtype.kind == "f":
+            got = to_numpy(m["sum"].sum_float64(w, xp)).ravel()
+            np.testing.assert_allclose(got, x.astype(np.float64).sum(axis=axis), rtol=1e-12)
+        else:
+            got = to_numpy(m["sum"].sum_int64(w, xp)).ravel()
+            np.testing.assert_array_equal(got, x.astype(np.int64).sum(axis=axis))
+        lo, hi, valid = (to_numpy(a).ravel() for a in m["minmax"].minmax(w, xp))
+        np.testing.assert_array_equal(lo, x.min(axis=axis))
+        np.testing.assert_array_equal(hi, x.max(axis=axis))
