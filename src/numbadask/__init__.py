@@ -16,6 +16,7 @@ numba_cache.install()
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .accelerate import accelerate
 from .custom import CustomReduction, reduction
 from .extremes import max, min, nanmax, nanmin, ptp
 from .indices import argmax, argmin, nanargmax, nanargmin
@@ -35,6 +36,7 @@ __all__ = [
     "GPUUnavailableError",
     "MomentsResult",
     "__version__",
+    "accelerate",
     "argmax",
     "argmin",
     "cluster",

@@ -1,0 +1,345 @@
+"""``numbadask.accelerate()``: numbadask's kernels under code that calls ``dask.array``.
+
+Dask has no hook that routes ``da.mean`` or ``x.mean()`` to another library, and
+xarray's reductions of Dask-backed data call ``dask.array``'s functions (through NumPy's
+``__array_function__``: ``np.nanmean(dask_array)`` runs ``dask.array.nanmean``).  So
+:class:`accelerate` replaces dask.array's reduction functions, in every place Dask and
+xarray look them up, by routers that send each call either to numbadask's function of
+the same name or to dask.array's own, and puts dask.array's back when the last
+``accelerate`` is restored.
+
+Which calls numbadask takes is decided per call, in one function (:func:`claims`): a
+legacy (not query-planning) Dask array of a bool, integer or float dtype whose chunks are
+exactly ``numpy.ndarray`` or ``cupy.ndarray``, with only arguments numbadask's function
+takes.  Everything else (complex, datetime, object input; ndarray subclasses, sparse or
+masked chunks; ``out=``; ...) runs dask.array's own function, unchanged.
+
+Routing is on only inside an ``accelerate`` block, in the thread (more exactly, the
+:mod:`contextvars` context) that entered it: the replaced functions stay installed while
+any block is open anywhere, but a call in another thread goes to dask.array's function.
+
+Examples
+--------
+>>> import dask.array as da, numbadask
+>>> x = da.arange(12.0, chunks=5)
+>>> original = da.mean
+>>> with numbadask.accelerate():
+...     float(x.mean().compute()), float(da.std(x).compute()) > 0
+(5.5, True)
+>>> numbadask.accelerate.routed()["mean"] >= 1, da.mean is original
+(True, True)
+
+Called once, it stays on until its handle is restored:
+
+>>> handle = numbadask.accelerate()
+>>> numbadask.accelerate.active()
+True
+>>> handle.restore()
+>>> numbadask.accelerate.active(), da.mean is original
+(False, True)
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import itertools
+import math
+import threading
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NAMES", "accelerate", "claims"]
+
+#: The reductions of dask.array that numbadask has (``ptp`` where dask.array has it).
+NAMES: tuple[str, ...] = (
+    "sum", "mean", "nansum", "nanmean", "min", "max", "nanmin", "nanmax", "ptp",
+    "argmin", "argmax", "nanargmin", "nanargmax", "var", "std", "nanvar", "nanstd",
+)  # fmt: skip
+
+# The open blocks of this context, innermost last: (handle key, enabled) pairs.  A tuple
+# (immutable), so a thread or task that copied the context cannot change ours.
+_STACK: contextvars.ContextVar[tuple[tuple[int, bool], ...]] = contextvars.ContextVar("numbadask_accelerate", default=())
+
+_LOCK = threading.RLock()
+_installs = 0  # open enabled handles, all threads together
+_saved: list[tuple[Any, str, Any, Any]] = []  # (namespace, key, original, router)
+_routed: Counter[str] = Counter()
+_declined: Counter[str] = Counter()
+_keys = itertools.count()  # a handle's key in _STACK (not id(): ids are reused)
+
+
+def _on() -> bool:
+    stack = _STACK.get()
+    return bool(stack) and stack[-1][1]
+
+
+# --- which calls numbadask takes -------------------------------------------------
+
+
+def _numbadask_function(name: str) -> Any:
+    import numbadask
+
+    return getattr(numbadask, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _numbadask_parameters(name: str) -> frozenset[str]:
+    params = inspect.signature(_numbadask_function(name)).parameters
+    return frozenset(p for p in params if p not in ("a", "device"))
+
+
+def _is_plain_chunk_type(meta: Any) -> bool:
+    t = type(meta)
+    if t is np.ndarray:
+        return True
+    return t.__name__ == "ndarray" and t.__module__.partition(".")[0] == "cupy"  # cupy.ndarray, not a subclass
+
+
+def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether numbadask computes ``dask.array.<name>(a, **kwargs)`` under accelerate().
+
+    The one place this is decided (numbadask's own ``handles()`` can replace it):
+    ``a`` is a legacy Dask array (not a query-planning expression), its dtype is bool,
+    integer or float, its chunk type (``a._meta``) is exactly ``numpy.ndarray`` or
+    ``cupy.ndarray``, and each argument in ``kwargs`` (the ones the caller gave, other
+    than ``a``) is one numbadask's function takes with a value it accepts.  Today that
+    leaves out: an argument numbadask's function lacks (``out=`` until it takes it); a
+    ``dtype=`` that is not bool, integer or float; an integer ``dtype=`` where the
+    registry says numbadask refuses it (var/std) or for nanmean of float input (NumPy
+    refuses it, dask.array answers); argmin/argmax, and ``mean`` with an integer
+    ``dtype=``, over arrays of unknown chunk sizes.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> x = da.ones(4, chunks=2)
+    >>> claims("sum", x, {}), claims("sum", x.astype(complex), {}), claims("sum", x, {"where": x > 0})
+    (True, False, False)
+    """
+    import dask.array as da
+    from dask.array.core import Array
+
+    if not isinstance(a, Array) or getattr(da, "array_expr_enabled", lambda: False)():
+        return False
+    dtype = getattr(a, "dtype", None)
+    if dtype is None or dtype.kind not in "biuf" or not _is_plain_chunk_type(getattr(a, "_meta", None)):
+        return False
+    accepted = _numbadask_parameters(name)
+    if any(k not in accepted for k in kwargs):
+        return False
+    from .registry import REGISTRY
+
+    r = REGISTRY[name]
+    if kwargs.get("dtype") is not None:
+        try:
+            kind = np.dtype(kwargs["dtype"]).kind
+        except TypeError:
+            return False
+        if kind not in "biuf" or (kind in "biu" and r.integer_dtype == "refuse"):
+            return False
+        if kind in "biu" and r.integer_dtype == "divide":
+            if r.skipna and dtype.kind == "f":
+                return False  # np.nanmean refuses an integer dtype= on float input; dask answers
+            if any(math.isnan(s) for s in a.shape):
+                return False
+    if r.indexed and any(math.isnan(s) for s in a.shape):
+        return False
+    return True
+
+
+# --- the routers -----------------------------------------------------------------
+
+
+def _router(name: str, original: Any) -> Any:
+    """A function with ``original``'s signature: numbadask's ``name`` for the calls
+    :func:`claims` gives it inside an accelerate() block, ``original`` for all others."""
+    sig = inspect.signature(original)
+    defaults = {p.name: p.default for p in sig.parameters.values()}
+    first = next(iter(sig.parameters))
+
+    @functools.wraps(original)
+    def route(*args: Any, **kwargs: Any) -> Any:
+        if not _on():
+            return original(*args, **kwargs)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError:
+            return original(*args, **kwargs)  # dask's own error for a wrong call
+        given = dict(bound.arguments)
+        a = given.pop(first)
+        # Arguments left at dask's default (out=None, ...) are not passed on.
+        given = {k: v for k, v in given.items() if not (v is defaults.get(k) or _is_default(v, defaults.get(k)))}
+        if claims(name, a, given):
+            with _LOCK:
+                _routed[name] += 1
+            return _numbadask_function(name)(a, **given)
+        with _LOCK:
+            _declined[name] += 1
+        return original(*args, **kwargs)
+
+    route.__signature__ = sig  # type: ignore[attr-defined]
+    route.__numbadask_original__ = original  # type: ignore[attr-defined]
+    return route
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if default is inspect.Parameter.empty or value is None or default is None:
+        return False
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # noqa: BLE001 - an array or odd object: not the default
+        return False
+
+
+def _namespaces() -> list[Any]:
+    """Where Dask and xarray look the functions up: the ``dask.array`` namespace (also
+    NumPy's ``__array_function__`` protocol, so xarray), ``dask.array.reductions`` (the
+    ``Array`` methods import from there at call time), ``dask.array.routines`` (ptp) and
+    the ``__array_function__`` table of aliases (``np.amax`` -> ``dask.array.max``)."""
+    import dask.array as da
+    import dask.array.core
+    import dask.array.reductions
+    import dask.array.routines
+
+    return [da, dask.array.reductions, dask.array.routines, dask.array.core._HANDLED_FUNCTIONS]
+
+
+def _install() -> None:
+    import dask.array as da
+
+    for name in NAMES:
+        original = getattr(da, name, None)
+        if original is None:
+            continue
+        original = getattr(original, "__numbadask_original__", original)
+        router = _router(name, original)
+        for space in _namespaces():
+            if isinstance(space, dict):
+                keys = [k for k, v in space.items() if v is original]
+                for k in keys:
+                    _saved.append((space, k, original, router))
+                    space[k] = router
+            elif getattr(space, name, None) is original:
+                _saved.append((space, name, original, router))
+                setattr(space, name, router)
+
+
+def _uninstall() -> None:
+    while _saved:
+        space, key, original, router = _saved.pop()
+        if isinstance(space, dict):
+            if space.get(key) is router:
+                space[key] = original
+        elif getattr(space, key, None) is router:
+            setattr(space, key, original)
+
+
+class accelerate:  # noqa: N801 - used like a function: numbadask.accelerate()
+    """Route dask.array's reductions to numbadask's, in a ``with`` block or from a call.
+
+    ``numbadask.accelerate()`` turns routing on at once, in the calling thread (its
+    :mod:`contextvars` context), and returns a handle: used as a context manager, the
+    block's end restores; called once, ``handle.restore()`` does.  ``accelerate(False)``
+    turns routing off until restored (a block inside an accelerate block that runs
+    dask.array's own functions).  Blocks and handles nest and may be restored in any
+    order; ``restore()`` twice is a no-op.
+
+    What is routed: ``dask.array.sum, mean, nansum, nanmean, min, max, nanmin, nanmax,
+    ptp, argmin, argmax, nanargmin, nanargmax, var, std, nanvar, nanstd``, the same
+    names in ``dask.array.reductions`` and ``dask.array.routines``, the ``Array``
+    methods that call them (``x.sum()``, ``x.mean()``, ``x.min()``, ``x.max()``,
+    ``x.argmin()``, ``x.argmax()``, ``x.var()``, ``x.std()``), NumPy's functions on Dask
+    arrays (``np.mean(x)``, ``np.amax(x)``) and therefore xarray's reductions of
+    Dask-backed data (``xr.DataArray(x).mean()``).  Each call goes to numbadask's
+    function when :func:`claims` says numbadask computes it, else to dask.array's.
+
+    Which calls: :meth:`claims` (:func:`numbadask.accelerate.claims`).  How to check:
+    :meth:`routed` counts the calls numbadask computed, by name;
+    :meth:`declined` those handed to dask.array inside a block; :meth:`active` says
+    whether routing is on here.  The replaced functions are installed while any handle
+    is open in any thread, with dask.array's signatures; dask.array's own functions are
+    back, identical, when the last one is restored.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        False: turn routing off in this context until restored.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        global _installs
+        self.enabled = bool(enabled)
+        self._open = True
+        self._key = next(_keys)
+        if self.enabled:
+            with _LOCK:
+                if _installs == 0:
+                    _install()
+                _installs += 1
+        _STACK.set((*_STACK.get(), (self._key, self.enabled)))
+
+    def __enter__(self) -> accelerate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """End this handle: routing as it was before it (in this context); dask.array's
+        functions put back when no enabled handle is left open."""
+        global _installs
+        if not self._open:
+            return
+        stack = _STACK.get()
+        mine = [i for i, (key, _) in enumerate(stack) if key == self._key]
+        if not mine:
+            raise RuntimeError("restore() an accelerate() handle in the thread (context) that created it")
+        i = mine[-1]
+        _STACK.set(stack[:i] + stack[i + 1 :])
+        self._open = False
+        if self.enabled:
+            with _LOCK:
+                _installs -= 1
+                if _installs == 0:
+                    _uninstall()
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "restored"
+        return f"numbadask.accelerate({self.enabled}) [{state}]"
+
+    #: :func:`claims`, the predicate deciding which calls numbadask computes.
+    claims = staticmethod(claims)
+
+    @staticmethod
+    def active() -> bool:
+        """Whether calls in this thread (context) are routed now."""
+        return _on()
+
+    @staticmethod
+    def installed() -> bool:
+        """Whether the routers are in dask.array now (any thread has a handle open)."""
+        return _installs > 0
+
+    @staticmethod
+    def routed() -> dict[str, int]:
+        """Calls numbadask computed under accelerate(), by name, since import (or
+        :meth:`reset_counts`)."""
+        with _LOCK:
+            return dict(_routed)
+
+    @staticmethod
+    def declined() -> dict[str, int]:
+        """Calls inside an accelerate() block handed to dask.array's own function."""
+        with _LOCK:
+            return dict(_declined)
+
+    @staticmethod
+    def reset_counts() -> None:
+        """Set :meth:`routed` and :meth:`declined` back to empty."""
+        with _LOCK:
+            _routed.clear()
+            _declined.clear()
