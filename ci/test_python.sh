@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "=== normal suite (gpu tests skip without a GPU)"
-python -m pytest tests src/numbadask -q
+NUMBADASK_REQUIRE_CUDA_TOOLCHAIN=1 python -m pytest tests src/numbadask -q
 
 echo "=== CUDA kernels in Numba's simulator (NUMBA_ENABLE_CUDASIM=1)"
 NUMBA_ENABLE_CUDASIM=1 python -m pytest tests -q -m cuda_kernels

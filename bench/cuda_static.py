@@ -1,0 +1,135 @@
+"""Static report of the CUDA kernels for the real GPU: registers, spills, shared memory
+and input loads in the main loop of every kernel, compiled for sm_80 and sm_90 without
+a GPU (numba-cuda's NVVM, then ptxas -v; see numbadask.cuda_kernels.static).
+
+The budget: <= 64 registers per thread (4 blocks of 256 threads resident per SM), no
+spills, and the main loop issuing U loads of the input.  Writes cuda-static.md and
+cuda-static.json (no machine prefix: the numbers belong to the target GPUs, not to
+the machine that compiled them).
+
+Usage:  python bench/cuda_static.py [--out bench/results] [--only SUBSTRING] [--workers N]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import command_line, output_parser  # noqa: E402
+
+from numbadask.cuda_kernels import static  # noqa: E402
+
+
+def _verdict(r: static.Result) -> list[str]:
+    if not r.ok:
+        return ["does not compile"]
+    problems = []
+    if r.spill_stores or r.spill_loads:
+        problems.append("spills")
+    if r.registers > static.REGISTER_BUDGET:
+        problems.append(f"{r.registers} registers")
+    if not r.fits():
+        problems.append("shared memory")
+    if r.U is not None and r.loads_main < r.U:
+        problems.append(f"{r.loads_main} loads < U={r.U}")
+    return problems
+
+
+def _cell(r: static.Result) -> str:
+    if not r.ok:
+        return "FAILS | | | "
+    spills = "0" if not (r.spill_stores or r.spill_loads) else f"{r.spill_stores}/{r.spill_loads}"
+    regs = f"**{r.registers}**" if r.registers > static.REGISTER_BUDGET else str(r.registers)
+    return f"{regs} | {spills} | {r.shared} | {r.loads_main}"
+
+
+def markdown(report: dict, results: dict) -> str:
+    rows = report["kernels"]
+    over = [k for k in rows if any(k["problems"].values())]
+    lines = [
+        "# CUDA kernels compiled for the real GPU (static checks)",
+        "",
+        f"`{report['command']}`, {report['seconds']:.0f} s on {report['host_cpus']} CPUs. Toolchain: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+        + ".",
+        "",
+        f"Budget: registers <= {static.REGISTER_BUDGET} (65536 / (4 blocks x 256 threads)), no spills, "
+        f"4 blocks' shared memory fit an SM, main loop issues >= U loads of the input "
+        "(input loads in the innermost PTX loop holding the most of them). "
+        "Columns per arch: registers | spill stores/loads (bytes) | shared bytes | input loads in the main loop.",
+        "",
+        f"{len(rows)} kernels x {len(report['archs'])} archs; {len(over)} kernels miss the budget on at least one arch.",
+        "",
+    ]
+    if over:
+        lines += ["## Over budget", ""]
+        for k in over:
+            why = "; ".join(f"{a}: {', '.join(p)}" for a, p in k["problems"].items() if p)
+            lines.append(f"- `{k['name']}` (U={k['U']}): {why}")
+        lines.append("")
+    head = "| kernel | U | " + " | ".join(f"{a} regs | spills | shared | loads" for a in report["archs"]) + " |"
+    lines += ["## Every kernel", "", head, "|" + "---|" * (2 + 4 * len(report["archs"]))]
+    for k in rows:
+        cells = " | ".join(_cell(results[(k["name"], a)]) for a in report["archs"])
+        lines.append(f"| `{k['name']}` | {k['U'] if k['U'] is not None else '-'} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = output_parser(__doc__)
+    parser.add_argument("--only", default="", help="only kernels whose name contains this")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    reason = static.toolchain_missing()
+    if reason:
+        sys.exit(f"cannot compile the CUDA kernels here: {reason}")
+    targets = [t for t in static.targets() if args.only in t.name]
+    started = time.perf_counter()
+    results = static.check_many(static.cases(targets), workers=args.workers)
+    seconds = time.perf_counter() - started
+    import os
+
+    kernels = []
+    for t in targets:
+        per_arch = {a: results[(t.name, a)] for a in static.ARCHS}
+        kernels.append(
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "family": t.family,
+                "dtype": t.dtype,
+                "n_kept": t.n_kept,
+                "n_reduced": t.n_reduced,
+                "U": next((r.U for r in per_arch.values() if r.U is not None), None),
+                "problems": {a: _verdict(r) for a, r in per_arch.items()},
+                "archs": {
+                    a: {
+                        k: getattr(r, k)
+                        for k in ("ok", "error", "registers", "spill_stores", "spill_loads", "stack", "shared", "loads_main", "loads_total", "seconds")
+                    }
+                    for a, r in per_arch.items()
+                },
+            }
+        )
+    report = {
+        "command": command_line(),
+        "seconds": round(seconds, 1),
+        "host_cpus": os.cpu_count(),
+        "archs": list(static.ARCHS),
+        "register_budget": static.REGISTER_BUDGET,
+        "versions": static.versions(),
+        "kernels": kernels,
+    }
+    text = markdown(report, results)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / "-".join(filter(None, ("cuda-static", args.tag)))
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    Path(f"{stem}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
