@@ -10,17 +10,18 @@ a float64 array, e.g. the shift of shifted moments or a user's parameters) and
 trees merge them out of order, so ``merge`` must be commutative and associative.
 
 From it the factory generates two kernels, each with one explicit signature per
-(input dtype, number of kept axes, number of reduced axes), so a launch is never typed:
+(input dtype, number of kept axes, number of reduced axes), so a launch is never typed
+(:func:`kernel` makes either):
 
-* :func:`rows_kernel`, when the innermost memory axis is reduced (a full reduction,
-  or trailing axes), CUB's shape: each thread issues ``U`` independent loads before it
+* the rows kernel, when the innermost memory axis is reduced (a full reduction, or
+  trailing axes), CUB's shape: each thread issues ``U`` independent loads before it
   folds them (``U`` from the dtype: :func:`items_per_thread`, capped per reduction by
   its register budget), 256 threads a block, the block's states merged in a
   shared-memory tree in a fixed order, and the finish in the same launch: each block
   writes its partial state, fences and takes a ticket from a per-output counter
   (``cuda.atomic.inc`` wraps it back to 0 for the next launch); the last block merges
   every partial with the whole block, in a fixed order;
-* :func:`columns_kernel`, when the innermost memory axis is kept (reducing leading
+* the column kernel, when the innermost memory axis is kept (reducing leading
   axes, or middle axes of 3-d) or few elements fall to each output, PyTorch's shape:
   2-d blocks, threads along x over adjacent outputs (a warp reads adjacent memory),
   along y over rows, ``U`` loads in flight per thread, a shared-memory tree over y;
@@ -327,16 +328,11 @@ def compiled(reduction: GpuReduction, dtype: np.dtype, n_kept: int, n_reduced: i
     return cuda.jit(signature)(kernel_function(reduction, loads, columns))
 
 
-def rows_kernel(reduction: GpuReduction, dtype: Any, n_kept: int = 1, n_reduced: int = 1) -> Any:
-    """:func:`compiled` for walks whose innermost memory axis is reduced."""
+def kernel(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int, columns: bool) -> Any:
+    """:func:`compiled` with this target's loads per thread: the column kernel
+    (``columns``: the innermost memory axis kept) or the rows kernel."""
     dtype = np.dtype(dtype)
-    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize), False)
-
-
-def columns_kernel(reduction: GpuReduction, dtype: Any, n_kept: int = 1, n_reduced: int = 1) -> Any:
-    """:func:`compiled` for walks whose innermost memory axis is kept."""
-    dtype = np.dtype(dtype)
-    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize), True)
+    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize), columns)
 
 
 def uses_columns(walk: Walk, n_red: int) -> bool:
@@ -357,8 +353,7 @@ def reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: A
     kept, red, n_red = axes_args(walk)
     n_out = walk.out_size
     columns = uses_columns(walk, n_red)
-    make = columns_kernel if columns else rows_kernel
-    kernel = make(reduction, buf.dtype, len(kept[0]), len(red[0]))
+    launch = kernel(reduction, buf.dtype, len(kept[0]), len(red[0]), columns)
     loads = reduction.loads(buf.dtype.itemsize)
     if columns:
         grid = column_grid(n_out, n_red, loads)
@@ -382,7 +377,7 @@ def reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: A
     aux = scratch.constant(xp, (0.0,)) if aux is None else aux
     try:
         with serialized():
-            kernel[grid, block](
+            launch[grid, block](
                 device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, device_view(aux, read_only=True),
                 *identity, *map(device_view, partials), device_view(counter), *map(device_view, outs),
             )
