@@ -155,8 +155,10 @@ def test_dtype_argument_like_numpy(name, dtype, rng):
     a = (rng.random((6, 4)) * 10).astype(np.float32)
     a[1, 1] = np.nan if name.startswith("nan") else 1.5
     if np.dtype(dtype).kind in "biu" and name == "nanmean":
-        with pytest.raises(TypeError, match="inexact"):  # NumPy's rule and message
-            numbadask.nanmean(a, dtype=dtype)
+        # NumPy refuses an integer dtype= here ("inexact"); dask.array answers, and
+        # numbadask hands the call to it (issue 17: dask.array's answer where it has one).
+        x = da.from_array(a, chunks=3)
+        np.testing.assert_array_equal(numbadask.nanmean(x, axis=0, dtype=dtype).compute(), da.nanmean(x, axis=0, dtype=dtype).compute())
         return
     if np.dtype(dtype).kind in "biu":
         a[1, 1] = 1.5
@@ -186,7 +188,7 @@ def test_numpy_input_is_wrapped():
 def test_result_is_lazy_and_named():
     x = da.ones((4, 4), chunks=2)
     out = numbadask.mean(x, axis=1)
-    assert isinstance(out, da.Array) and out.name.startswith("numbadask-mean")
+    assert isinstance(out, da.Array) and out.name.startswith("mean-numbadask-")
     assert out.chunks == ((2, 2),)
 
 
@@ -222,20 +224,16 @@ def test_zero_dimensional_input():
 @pytest.mark.parametrize(
     "bad, kwargs, error, match",
     [
-        (np.ones(3, dtype=complex), {}, TypeError, "complex128"),
-        (np.array(["a", "b"]), {}, TypeError, "<U1"),
-        (np.array([1, 2], dtype="datetime64[s]"), {}, TypeError, "datetime64"),
-        (np.ones(3, dtype=object), {}, TypeError, "object"),
         (np.ones((2, 3)), {"axis": 2}, np.exceptions.AxisError, "axis 2 is out of bounds"),
         (np.ones((2, 3)), {"axis": -3}, np.exceptions.AxisError, "axis -3 is out of bounds"),
         (np.ones((2, 3)), {"axis": (0, -2)}, ValueError, "repeated axis"),
         (np.ones((2, 3)), {"axis": 1.0}, TypeError, "float is not an integer"),
         (np.ones((2, 3)), {"axis": [0]}, TypeError, "list is not an integer"),
-        (np.ones((2, 3)), {"dtype": complex}, TypeError, "dtype=complex128"),
         (np.ones((2, 3)), {"device": "tpu"}, ValueError, "'tpu'"),
     ],
 )
 def test_bad_input_raises_clearly(bad, kwargs, error, match):
+    """Dtypes without a kernel are not bad input: dask.array answers them (test_handoff.py)."""
     with pytest.raises(error, match=match):
         numbadask.mean(bad, **kwargs)
 
@@ -348,9 +346,13 @@ def test_dtype_argument_wraps_and_casts_like_numpy(name, device):
         for dtype in (np.int8, np.uint8, np.int64, np.float32, np.float64, bool):
             try:
                 want = getattr(np, name)(a, dtype=dtype)
-            except TypeError:  # NumPy's nanmean of floats wants a float dtype=
-                with pytest.raises(TypeError):
-                    getattr(numbadask, name)(a, dtype=dtype)
+            except TypeError:  # NumPy's nanmean of floats wants a float dtype=; dask answers
+                x = da.from_array(a, chunks=7)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    got = getattr(numbadask, name)(x, dtype=dtype, device=device).compute()
+                    want = getattr(da, name)(x, dtype=dtype).compute()
+                np.testing.assert_array_equal(got, want)
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)

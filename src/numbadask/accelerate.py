@@ -92,13 +92,6 @@ def _numbadask_parameters(name: str) -> frozenset[str]:
     return frozenset(p for p in params if p not in ("a", "device"))
 
 
-def _is_plain_chunk_type(meta: Any) -> bool:
-    t = type(meta)
-    if t is np.ndarray:
-        return True
-    return t.__name__ == "ndarray" and t.__module__.partition(".")[0] == "cupy"  # cupy.ndarray, not a subclass
-
-
 def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
     """Whether numbadask computes ``dask.array.<name>(a, **kwargs)`` under accelerate().
 
@@ -108,9 +101,8 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
     ``cupy.ndarray``, and each argument in ``kwargs`` (the ones the caller gave, other
     than ``a``) is one numbadask's function takes with a value it accepts.  Today that
     leaves out: an argument numbadask's function lacks (``out=`` until it takes it); a
-    ``dtype=`` that is not bool, integer or float; an integer ``dtype=`` where the
-    registry says numbadask refuses it (var/std) or for nanmean of float input (NumPy
-    refuses it, dask.array answers); argmin/argmax, and ``mean`` with an integer
+    ``dtype=`` that is not bool, integer or float; an integer ``dtype=`` for nanmean
+    of float input (NumPy refuses it, dask.array answers); argmin/argmax, and ``mean`` with an integer
     ``dtype=``, over arrays of unknown chunk sizes.
 
     Examples
@@ -125,9 +117,11 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
 
     if not isinstance(a, Array) or getattr(da, "array_expr_enabled", lambda: False)():
         return False
-    dtype = getattr(a, "dtype", None)
-    if dtype is None or dtype.kind not in "biuf" or not _is_plain_chunk_type(getattr(a, "_meta", None)):
+    from .calls import kernel_reduces
+
+    if not kernel_reduces(a):
         return False
+    dtype = a.dtype
     accepted = _numbadask_parameters(name)
     if any(k not in accepted for k in kwargs):
         return False
@@ -139,7 +133,7 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
             kind = np.dtype(kwargs["dtype"]).kind
         except TypeError:
             return False
-        if kind not in "biuf" or (kind in "biu" and r.integer_dtype == "refuse"):
+        if kind not in "biuf":
             return False
         if kind in "biu" and r.integer_dtype == "divide":
             if r.skipna and dtype.kind == "f":
@@ -210,6 +204,11 @@ def _namespaces() -> list[Any]:
 
 def _install() -> None:
     import dask.array as da
+
+    from .calls import remember_dask_functions
+
+    # numbadask's hand-offs must reach dask's own functions, not these routers.
+    remember_dask_functions()
 
     for name in NAMES:
         original = getattr(da, name, None)

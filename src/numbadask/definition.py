@@ -62,10 +62,11 @@ class Reduction:
         cannot hold NaN is reduced as by the NaN-propagating twin, as in NumPy.
     nan_twin : str, optional
         For a NaN-skipping reduction, the name of the one that propagates NaN.
-    integer_dtype : {"cast", "divide", "refuse", None}
+    integer_dtype : {"cast", "divide", "two-pass", None}
         What an integer or bool ``dtype=`` means: elements cast first (sum), the sum
-        in that dtype divided by the count (mean), refused (var: NumPy would square
-        in it), or no ``dtype=`` at all (None).
+        in that dtype divided by the count (mean), NumPy's two passes in that dtype
+        (var, std: the mean, then the squared deviations cast and summed), or no
+        ``dtype=`` at all (None).
     exact_integers : bool
         Integer input is summed exactly in int64; a float ``dtype=`` then sums in
         floating point instead, as NumPy does.
@@ -83,7 +84,7 @@ class Reduction:
     numpy: Callable[..., Any] | None = None
     skipna: bool = False
     nan_twin: str | None = None
-    integer_dtype: Literal["cast", "divide", "refuse"] | None = "cast"
+    integer_dtype: Literal["cast", "divide", "two-pass"] | None = "cast"
     exact_integers: bool = False
     options: tuple[str, ...] = ()
     indexed: bool = False
@@ -118,6 +119,12 @@ def chunk(
 ) -> Any:
     """Partial state of one chunk over ``axes``, in the keepdims shape, on the device
     ``device`` picks for it."""
+    if type(x) is not np.ndarray and not isinstance(x, np.generic) and not dispatch.is_cupy_array(x) and type(x) is not np.memmap:
+        raise TypeError(
+            f"numbadask reduces chunks of exactly numpy.ndarray or cupy.ndarray, got a {type(x).__module__}.{type(x).__name__} "
+            "where the Dask array's meta said a plain array: give the array a meta of its chunks' type "
+            "(da.from_array(..., meta=...), map_blocks(..., meta=...)), and numbadask hands such arrays to dask.array"
+        )
     backend, x = dispatch.place(x, device)
     return reduction.state(run_kernel(reduction, x, axes, backend, params), x, axes, Where(offsets, shape))
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dispatch, kernels
-from .calls import Axis, SplitEvery, reduce_call
+from .calls import HANDOFF, Axis, SplitEvery, reduce_call
 from .definition import Reduction, Where
 from .states import MinMax, merge_minmax
 
@@ -88,6 +88,8 @@ _DOC = """{summary}
     NaN; {nan_rule}  Reducing over an empty axis raises NumPy's ``ValueError``.  Same
     parameters as :func:`sum`, less ``dtype``; the result has the input's dtype.
 
+    {handoff}
+
     A hand-written kernel, not the generic :func:`numbadask.reduction` path: it keeps
     the input's dtype exactly (int64 beyond 2**53 included; that path keeps float64)
     and vectorizes through LLVM's ``minnum``/``maxnum`` intrinsics, where ``min()``
@@ -102,11 +104,13 @@ _DOC = """{summary}
 
 
 def _function(r: Reduction, summary: str, nan_rule: str, example: str) -> Any:
-    def reduce(a: Any, axis: Axis = None, keepdims: bool = False, split_every: SplitEvery = None, device: str = "auto") -> da.Array:
-        return reduce_call(r, a, axis, None, keepdims, split_every, device)
+    def reduce(
+        a: Any, axis: Axis = None, keepdims: bool = False, split_every: SplitEvery = None, out: Any = None, device: str = "auto"
+    ) -> da.Array:
+        return reduce_call(r, a, axis, None, keepdims, split_every, device, out=out)
 
     reduce.__name__ = reduce.__qualname__ = r.name
-    reduce.__doc__ = _DOC.format(summary=summary, nan_rule=nan_rule, name=r.name, example=example)
+    reduce.__doc__ = _DOC.format(handoff=HANDOFF, summary=summary, nan_rule=nan_rule, name=r.name, example=example)
     return reduce
 
 

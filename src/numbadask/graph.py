@@ -258,6 +258,23 @@ def fan_in(split_every: int | dict[int, int], axes: tuple[int, ...], numblocks: 
     return {a: each if a in shared else 2 for a in axes}
 
 
+def dask_fan_in(split_every: int | dict[int, int], axes: tuple[int, ...]) -> dict[int, int]:
+    """dask.array's fan-in (``_tree_reduce``), for a ``split_every`` the call or dask's
+    config sets: a dict's value per axis (2 where missing), an int's ``len(axes)``-th
+    root over every reduced axis, at least 2, so the tree has dask.array's depth.
+
+    Examples
+    --------
+    >>> dask_fan_in(16, (0, 1)), dask_fan_in({0: 2, 1: 3}, (0, 1)), dask_fan_in(64, (0, 1, 2))
+    ({0: 4, 1: 4}, {0: 2, 1: 3}, {0: 3, 1: 3, 2: 3})
+    """
+    if isinstance(split_every, dict):
+        return fan_in(split_every, axes)
+    if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
+        raise ValueError(f"split_every must be an int >= 2 or a dict of them, got {split_every!r}")
+    return dict.fromkeys(axes, max(int(split_every ** (1 / (len(axes) or 1))), 2))
+
+
 def _merge_level(
     name: str,
     numblocks: tuple[int, ...],
@@ -338,11 +355,14 @@ def reduction(
     split_every: int | dict[int, int],
     meta: Any,
     with_offsets: bool = False,
+    dask_rule: bool = False,
 ) -> da.Array:
     """The whole graph of a reduction named ``name`` over ``axes`` of ``x``: chunk
     states (:func:`chunk_states`, ``chunk`` named ``label`` in errors), then the merge
-    tree (:func:`tree_reduce`).  ``token`` tells graphs of the same name apart."""
-    fan = fan_in(split_every, axes, x.numblocks)
+    tree (:func:`tree_reduce`).  ``token`` tells graphs of the same name apart.
+    ``dask_rule``: ``split_every`` was set by the call or dask's config, and spreads
+    over the reduced axes as in dask.array (:func:`dask_fan_in`)."""
+    fan = dask_fan_in(split_every, axes) if dask_rule else fan_in(split_every, axes, x.numblocks)
     group = chunks_per_task(x, axes, fan)
     grouping = "".join(f"-g{a}x{n}" for a, n in group.items())  # other blocks, other keys
     local = _local_threads_over(x) is not None

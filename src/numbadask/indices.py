@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dispatch, kernels
-from .calls import SplitEvery, reduce_call
+from .calls import HANDOFF, SplitEvery, reduce_call
 from .definition import Reduction, Where
 from .states import ArgBest, merge_arg_best
 
@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
 
 def _global_index(local: Any, xp: Any, chunk_shape: tuple[int, ...], axis: int | None, offsets: tuple[int, ...], shape: tuple[int, ...]) -> Any:
-    """Chunk-local indices (-1: none) as indices into the whole array."""
+    """Chunk-local indices (-1: none) as indices into the whole array (an array of
+    unknown shape is one chunk along each axis of unknown size: its own shape)."""
     if not shape:
         return local
+    if any(s != s for s in shape):  # NaN: unknown
+        shape = tuple(c if s != s else s for s, c in zip(shape, chunk_shape))
     if axis is not None:
         return xp.where(local >= 0, local + offsets[axis], -1)
     valid = local >= 0
@@ -87,6 +90,8 @@ _DOC = """{summary}
     ``keepdims``, ``split_every`` and ``device`` as :func:`sum`.  A hand-written
     kernel: the generic :func:`numbadask.reduction` path never sees an element's index.
 
+    {handoff}
+
     Examples
     --------
     >>> import numpy as np, numbadask
@@ -96,11 +101,13 @@ _DOC = """{summary}
 
 
 def _function(r: Reduction, summary: str, nan_rule: str, example: str) -> Any:
-    def reduce(a: Any, axis: int | None = None, keepdims: bool = False, split_every: SplitEvery = None, device: str = "auto") -> da.Array:
-        return reduce_call(r, a, axis, None, keepdims, split_every, device)
+    def reduce(
+        a: Any, axis: int | None = None, keepdims: bool = False, split_every: SplitEvery = None, out: Any = None, device: str = "auto"
+    ) -> da.Array:
+        return reduce_call(r, a, axis, None, keepdims, split_every, device, out=out)
 
     reduce.__name__ = reduce.__qualname__ = r.name
-    reduce.__doc__ = _DOC.format(summary=summary, nan_rule=nan_rule, name=r.name, example=example)
+    reduce.__doc__ = _DOC.format(handoff=HANDOFF, summary=summary, nan_rule=nan_rule, name=r.name, example=example)
     return reduce
 
 

@@ -89,9 +89,15 @@ REDUCTIONS = (SUM, MEAN, COUNT, NANSUM, NANMEAN)
 
 def _function(r: Reduction, doc: str) -> Any:
     def reduce(
-        a: Any, axis: Axis = None, dtype: Any = None, keepdims: bool = False, split_every: SplitEvery = None, device: str = "auto"
+        a: Any,
+        axis: Axis = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        split_every: SplitEvery = None,
+        out: Any = None,
+        device: str = "auto",
     ) -> da.Array:
-        return reduce_call(r, a, axis, dtype, keepdims, split_every, device)
+        return reduce_call(r, a, axis, dtype, keepdims, split_every, device, out=out)
 
     reduce.__name__ = reduce.__qualname__ = r.name
     reduce.__doc__ = doc
@@ -174,10 +180,14 @@ nanmean = _function(
 )
 
 
-def count(a: Any, axis: Axis = None, keepdims: bool = False, split_every: SplitEvery = None, device: str = "auto") -> da.Array:
+def count(
+    a: Any, axis: Axis = None, keepdims: bool = False, split_every: SplitEvery = None, out: Any = None, device: str = "auto"
+) -> da.Array:
     """Number of non-NaN values along the given axes (int64, like ``np.count_nonzero``).
 
-    Same parameters as :func:`sum`, less ``dtype``.  Float input is counted by the
+    Same parameters as :func:`sum`, less ``dtype``.  dask.array has no ``count``: input
+    numbadask has no kernel for (see :func:`sum`) is counted by dask.array's ``sum`` of
+    ``a == a`` (NaN and NaT are not equal to themselves; masked values are not counted).  Float input is counted by the
     generic kernels of :func:`numbadask.reduction` (a float64 count per output, exact
     up to 2**53 values), measured as fast as the hand-written NaN-skipping sum it
     replaced; integer and bool input need no kernel (the count is the slice length).
@@ -188,4 +198,4 @@ def count(a: Any, axis: Axis = None, keepdims: bool = False, split_every: SplitE
     >>> numbadask.count(np.array([[1.0, np.nan], [np.nan, np.nan]]), axis=1).compute()
     array([1, 0])
     """
-    return reduce_call(COUNT, a, axis, None, keepdims, split_every, device)
+    return reduce_call(COUNT, a, axis, None, keepdims, split_every, device, out=out)

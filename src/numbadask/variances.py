@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from . import dispatch, graph, kernels
-from .calls import Axis, SplitEvery, as_dask_array, check_ddof, normalize_axes, reduce, reduce_call, result_dtype_of, result_meta
+from .calls import HANDOFF, Axis, SplitEvery, check_ddof, kernel_input, normalize_axes, reduce, reduce_call, result_dtype_of, result_meta
 from .definition import Reduction, Where, drop_axes, keep_state
 from .states import Moments, merge_moments
 
@@ -85,7 +85,7 @@ def _family(name: str, numpy: Any, field: str, **rules: Any) -> Reduction:
         merge=merge_moments,
         finalize=functools.partial(_var_finalize, field=field),
         numpy=numpy,
-        integer_dtype="refuse",
+        integer_dtype="two-pass",
         options=("ddof", "skipna"),
         **rules,
     )
@@ -117,7 +117,10 @@ _DOC = """{summary}
     with NumPy's warning ``Degrees of freedom <= 0 for slice``.  Other parameters as
     in :func:`sum`.  A hand-written kernel, not the generic :func:`numbadask.reduction`
     path: the shift is taken from each chunk's data and states merge through exact
-    shift differences.
+    shift differences.  An integer or bool ``dtype=`` is computed as NumPy does, in
+    two passes in that dtype (:func:`numbadask.calls._var_in_integers`).
+
+    {handoff}
 
     Examples
     --------
@@ -130,13 +133,20 @@ _DOC = """{summary}
 
 def _function(r: Reduction, summary: str, nan_rule: str, example: str) -> Any:
     def reduce(
-        a: Any, axis: Axis = None, dtype: Any = None, keepdims: bool = False, ddof: float = 0, split_every: SplitEvery = None, device: str = "auto"
+        a: Any,
+        axis: Axis = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        ddof: float = 0,
+        split_every: SplitEvery = None,
+        out: Any = None,
+        device: str = "auto",
     ) -> da.Array:
-        return reduce_call(r, a, axis, dtype, keepdims, split_every, device, ddof)
+        return reduce_call(r, a, axis, dtype, keepdims, split_every, device, ddof, out=out)
 
     reduce.__name__ = reduce.__qualname__ = r.name
     ddof_example = ", ddof=1" if r.finalize.keywords["field"] == "std" else ""
-    reduce.__doc__ = _DOC.format(summary=summary, nan_rule=nan_rule, name=r.name, example=example, ddof_example=ddof_example)
+    reduce.__doc__ = _DOC.format(handoff=HANDOFF, summary=summary, nan_rule=nan_rule, name=r.name, example=example, ddof_example=ddof_example)
     return reduce
 
 
@@ -144,6 +154,27 @@ var = _function(VAR, "Variance along the given axes (:func:`numpy.var`).", "NaN 
 std = _function(STD, "Standard deviation along the given axes (:func:`numpy.std`).", "NaN propagates.", "[1.29099445,        nan]")
 nanvar = _function(NANVAR, "Variance ignoring NaN (:func:`numpy.nanvar`).", "NaN are skipped.", "[1.25, 0.  ]")
 nanstd = _function(NANSTD, "Standard deviation ignoring NaN (:func:`numpy.nanstd`).", "NaN are skipped.", "[1.29099445, 0.        ]")
+
+
+def _moments_by_dask(a: Any, axis: Axis, ddof: float, skipna: bool, keepdims: bool, split_every: SplitEvery) -> MomentsResult:
+    """:func:`moments` of input the kernels do not reduce, from dask.array's functions."""
+    import dask.array as da
+
+    from .calls import dask_function
+
+    x = da.asanyarray(a)
+    nan = "nan" if skipna else ""
+    kw = {"axis": axis, "keepdims": keepdims, "split_every": split_every}
+    fields = {
+        "count": dask_function("sum")(x == x, dtype=np.int64, **kw),
+        "sum": dask_function(nan + "sum")(x, **kw),
+        "mean": dask_function(nan + "mean")(x, **kw),
+        "var": dask_function(nan + "var")(x, ddof=ddof, **kw),
+        "std": dask_function(nan + "std")(x, ddof=ddof, **kw),
+        "min": dask_function(nan + "min")(x, **kw),
+        "max": dask_function(nan + "max")(x, **kw),
+    }
+    return MomentsResult(**fields)
 
 
 class MomentsResult(NamedTuple):
@@ -195,6 +226,10 @@ def moments(
         with no values give NaN (sum 0, count 0) without warnings; ``sum`` of integer
         input is float64 here (use :func:`sum` for exact integer sums).
 
+    Input numbadask has no kernel for (see :func:`sum`) is answered field by field by
+    dask.array's functions (``nansum``, ``nanmean``, ... with ``skipna``): several
+    reads of the data, and dask.array's dtypes.
+
     Examples
     --------
     >>> import dask, numpy as np, numbadask
@@ -202,7 +237,9 @@ def moments(
     >>> [round(float(v), 12) for v in dask.compute(m.count, m.mean, m.var, m.min, m.max)]
     [3.0, 2.333333333333, 1.555555555556, 1.0, 4.0]
     """
-    x = as_dask_array(a, "moments")
+    x, a = kernel_input(a)
+    if x is None:
+        return _moments_by_dask(a, axis, ddof, skipna, keepdims, split_every)
     axes = normalize_axes(axis, x.ndim)
     ddof = check_ddof(ddof)
     dispatch.check_device(device)
@@ -223,5 +260,5 @@ def moments(
     for field, dtype in dtypes.items():
         finish = functools.partial(_finish_field, field=field, ddof=ddof, skipna=skip, result_dtype=dtype, axes=axes, keepdims=bool(keepdims))
         meta = result_meta(x, out_ndim, dtype, device)
-        fields[field] = graph.finish_blocks(state, f"numbadask-moments-{field}", finish, axes, bool(keepdims), meta)
+        fields[field] = graph.finish_blocks(state, f"moments-numbadask-{field}", finish, axes, bool(keepdims), meta)
     return MomentsResult(**fields)
