@@ -22,7 +22,9 @@ CHUNK = 2_000
 
 
 class Poison:
-    """A chunk type no kernel can read: its data raises when asked for."""
+    """A chunk type no kernel reads: numbadask's chunk task refuses it (a chunk that is
+    not exactly numpy.ndarray or cupy.ndarray, under a meta that says it is); its data
+    also raises when asked for."""
 
     shape = (CHUNK,)
     ndim = 1
@@ -42,35 +44,42 @@ class OutOfMemoryError(MemoryError):
 OutOfMemoryError.__module__ = "cupy.cuda.memory"
 
 
-def _poison_block(block, block_info=None, out_of_memory=False):
+def _poison_block(block, block_info=None):
     if block_info[0]["chunk-location"] != (1,):
         return block
-    return Poison(OutOfMemoryError("Out of memory allocating 16,000 bytes") if out_of_memory else RuntimeError("poisoned chunk"))
+    return Poison(RuntimeError("poisoned chunk"))
 
 
-def _poisoned(out_of_memory=False) -> da.Array:
+def _poisoned() -> da.Array:
     x = da.from_array(np.ones(3 * CHUNK), chunks=CHUNK)
-    return x.map_blocks(_poison_block, out_of_memory=out_of_memory, dtype=np.float64)
+    return x.map_blocks(_poison_block, dtype=np.float64)
 
 
 def test_a_failing_chunk_is_named_with_its_kernel():
     with pytest.raises(ChunkError) as info:
         numbadask.sum(_poisoned()).compute(scheduler="threads")
     message = str(info.value)
-    for words in ("numbadask.sum (kernel sum_float64)", "block (", ", 1)", "Poison", "poisoned chunk"):
+    for words in ("numbadask.sum (kernel sum_float64)", "block (", ", 1)", "Poison", "exactly numpy.ndarray"):
         assert words in message, message
-    assert isinstance(info.value.__cause__, RuntimeError)
+    assert isinstance(info.value.__cause__, TypeError)
 
 
 def test_arg_reductions_name_the_chunk_too():
-    with pytest.raises(ChunkError, match=r"numbadask\.argmax \(kernel argmax\) failed on block .*poisoned chunk"):
+    with pytest.raises(ChunkError, match=r"numbadask\.argmax \(kernel argmax\) failed on block .*exactly numpy\.ndarray"):
         numbadask.argmax(_poisoned()).compute(scheduler="sync")
 
 
-def test_gpu_out_of_memory_message_has_a_hint():
-    """The message path, without a GPU: an error of CuPy's OutOfMemoryError class name."""
+def test_gpu_out_of_memory_message_has_a_hint(monkeypatch):
+    """The message path, without a GPU: a kernel raising an error of CuPy's
+    OutOfMemoryError class name."""
+    from numbadask import definition
+
+    def out_of_memory(*args, **kwargs):
+        raise OutOfMemoryError("Out of memory allocating 16,000 bytes")
+
+    monkeypatch.setattr(definition, "run_kernel", out_of_memory)
     with pytest.raises(ChunkError, match="GPU ran out of memory: use smaller chunks"):
-        numbadask.mean(_poisoned(out_of_memory=True)).compute(scheduler="sync")
+        numbadask.mean(da.ones(3 * CHUNK, chunks=CHUNK)).compute(scheduler="sync")
 
 
 @pytest.mark.gpu
@@ -93,7 +102,7 @@ def test_a_bad_chunk_on_a_cluster_raises_and_leaves_workers_alive():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
         before = client.run(os.getpid)
-        with pytest.raises(ChunkError, match="poisoned chunk"):
+        with pytest.raises(ChunkError, match="exactly numpy.ndarray"):
             client.compute(numbadask.sum(_poisoned())).result(timeout=60)
         assert client.run(os.getpid) == before  # no worker died or restarted
         assert float(client.compute(numbadask.sum(da.ones(10, chunks=5))).result()) == 10.0
