@@ -213,6 +213,27 @@ def test_claims() -> None:
     assert not claims("sum", x.map_blocks(np.ma.masked_array), {})  # chunk type: a subclass
     unknown = x[x > 0]
     assert not claims("argmax", unknown, {}) and claims("sum", unknown, {})
+    assert not claims("nanmin", unknown, {})  # dask.array's error for unknown sizes
+
+
+@pytest.mark.parametrize("name", ["nanmean", "nanmin", "nanmax", "nanvar", "var", "nanstd"])
+def test_routed_calls_give_dasks_warnings(name: str) -> None:
+    """dask.array gives no empty-slice warnings (nanvar's own division aside); routed
+    calls none.  numbadask's own functions warn as NumPy does."""
+    import warnings
+
+    x = da.from_array(np.full((4, 6), np.nan), chunks=(2, 3))
+    kwargs = {"ddof": 9} if "var" in name or "std" in name else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with numbadask.accelerate():
+            routed = getattr(da, name)(x, axis=0, **kwargs).compute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dask's nanvar warns of its own division
+        dasks = getattr(da, name)(x, axis=0, **kwargs).compute()
+    np.testing.assert_array_equal(routed, dasks)
+    with pytest.warns(RuntimeWarning):
+        getattr(numbadask, name)(x, axis=0, **kwargs).compute()
 
 
 def test_xarray_dask_backed_mean_routed() -> None:

@@ -9,6 +9,7 @@ import pytest
 from dask.array.optimization import optimize
 
 import numbadask
+import numbadask.calls
 import dask
 from numbadask import graph as nd_graph
 from numbadask.graph import UnfusedTask, block_offsets, chunks_per_task, fan_in, groups_are_first_merges
@@ -167,20 +168,24 @@ CASES = [  # (chunks of a (9, 40, 10) array, axis): each groups chunks along axi
 @pytest.mark.parametrize(("chunks", "axis"), CASES)
 def test_grouped_chunks_give_the_same_bits(monkeypatch, chunks, axis, split_every):
     """Groups hand their states, unmerged and in order, to the first merge: the
-    answer is bit for bit the one of one chunk per task, and NumPy's to rounding."""
+    answer is bit for bit the one of one chunk per task, and NumPy's to rounding.
+    (numbadask's default fan-in varies here: a ``split_every`` the caller gives is
+    dask.array's tree, one chunk per task.)"""
     a = np.random.default_rng(2).normal(1e3, 1.0, size=(9, 40, 10))
     a[3, 21, 7], a[4, 2, 1] = np.nan, a.max() + 1
     x = da.from_array(a, chunks=chunks)
     if isinstance(split_every, int) and isinstance(axis, tuple):
         split_every = {axis[0]: 2, 1: split_every}  # every fan but axis 1's is 2
+    if split_every is not None:
+        monkeypatch.setattr(numbadask.calls, "DEFAULT_SPLIT_EVERY", split_every)
     for func in FUNCTIONS:
         if "arg" in func.__name__ and isinstance(axis, tuple):
             continue
         with dask.config.set(num_workers=1):
-            grouped = func(x, axis=axis, split_every=split_every)
-        monkeypatch.setattr(nd_graph, "TASK_BYTES", 1)
-        single = func(x, axis=axis, split_every=split_every)
-        monkeypatch.undo()
+            grouped = func(x, axis=axis)
+        with monkeypatch.context() as patch:
+            patch.setattr(nd_graph, "TASK_BYTES", 1)
+            single = func(x, axis=axis)
         assert _chunk_task_count(grouped) < _chunk_task_count(single) == x.npartitions
         np.testing.assert_array_equal(grouped.compute(), single.compute(), err_msg=func.__name__)
         want = getattr(np, func.__name__)(a, axis=axis)
@@ -264,3 +269,15 @@ def test_no_groups_under_a_distributed_client():
         assert float(numbadask.sum(persisted).compute()) == a.sum()
         final = numbadask.sum(persisted)  # fused with finalize: one task less to place
         assert final.__dask_keys__()[0] not in _computed_graph(final)
+
+
+def test_a_given_split_every_is_dasks_tree():
+    """With ``split_every`` given (or in dask's config) no task depends on more than
+    the fan-in: chunks do not group, as in dask.array (its test_tree_reduce_depth)."""
+    x = da.from_array(np.arange(242.0).reshape(11, 22), chunks=(3, 4))
+    for result in (numbadask.sum(x, split_every={0: 2, 1: 3}), numbadask.mean(x, axis=0, split_every=2)):
+        graph = dict(result.__dask_graph__())
+        deps = [len(task.dependencies) for key, task in graph.items() if hasattr(task, "dependencies")]
+        assert _chunk_task_count(result) == x.npartitions and max(deps) <= 6
+    with dask.config.set(split_every={0: 2, 1: 3}, num_workers=1):
+        assert _chunk_task_count(numbadask.sum(x)) == x.npartitions

@@ -12,7 +12,10 @@ Which calls numbadask takes is decided per call, in one function (:func:`claims`
 legacy (not query-planning) Dask array of a bool, integer or float dtype whose chunks are
 exactly ``numpy.ndarray`` or ``cupy.ndarray``, with only arguments numbadask's function
 takes.  Everything else (complex, datetime, object input; ndarray subclasses, sparse or
-masked chunks; ``out=``; ...) runs dask.array's own function, unchanged.
+masked chunks; ``out=``; ...) runs dask.array's own function, unchanged.  A routed
+call answers as dask.array's would in one more way: without NumPy's empty-slice warnings
+("Mean of empty slice", "All-NaN slice encountered"), which dask.array does not give
+and numbadask's own functions do.
 
 Routing is on only inside an ``accelerate`` block, in the thread (more exactly, the
 :mod:`contextvars` context) that entered it: the replaced functions stay installed while
@@ -102,8 +105,9 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
     than ``a``) is one numbadask's function takes with a value it accepts.  Today that
     leaves out: an argument numbadask's function lacks (``out=`` until it takes it); a
     ``dtype=`` that is not bool, integer or float; an integer ``dtype=`` for nanmean
-    of float input (NumPy refuses it, dask.array answers); argmin/argmax, and ``mean`` with an integer
-    ``dtype=``, over arrays of unknown chunk sizes.
+    of float input (NumPy refuses it, dask.array answers); argmin/argmax, nanmin/nanmax
+    (dask.array refuses them) and ``mean`` with an integer ``dtype=``, over arrays of
+    unknown chunk sizes.
 
     Examples
     --------
@@ -140,8 +144,8 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
                 return False  # np.nanmean refuses an integer dtype= on float input; dask answers
             if any(math.isnan(s) for s in a.shape):
                 return False
-    if r.indexed and any(math.isnan(s) for s in a.shape):
-        return False
+    if (r.indexed or name in ("nanmin", "nanmax")) and any(math.isnan(s) for s in a.shape):
+        return False  # dask.array's own rule: its error, or its arg-reduction over one unknown chunk
     return True
 
 
@@ -170,7 +174,13 @@ def _router(name: str, original: Any) -> Any:
         if claims(name, a, given):
             with _LOCK:
                 _routed[name] += 1
-            return _numbadask_function(name)(a, **given)
+            from .calls import NUMPY_WARNINGS
+
+            quiet = NUMPY_WARNINGS.set(False)  # dask.array gives no empty-slice warnings
+            try:
+                return _numbadask_function(name)(a, **given)
+            finally:
+                NUMPY_WARNINGS.reset(quiet)
         with _LOCK:
             _declined[name] += 1
         return original(*args, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from contextvars import ContextVar
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -264,6 +265,13 @@ def result_meta(x: da.Array, ndim: int, dtype: np.dtype, device: str) -> Any:
     return meta_from_array(like, ndim=ndim, dtype=dtype)
 
 
+#: False while :func:`numbadask.accelerate` builds a routed call's graph: its results
+#: then finish without NumPy's empty-slice warnings, as dask.array's do
+#: (:data:`numbadask.definition.EMPTY_SLICE_WARNINGS`).  Read once per graph, in
+#: :func:`reduce`; the flag travels in the graph (and its keys), not in the thread.
+NUMPY_WARNINGS: ContextVar[bool] = ContextVar("numbadask_numpy_warnings", default=True)
+
+
 def _split_every(split_every: SplitEvery) -> tuple[Any, bool]:
     """The fan-in, and whether the call or dask's ``split_every`` config set it (then
     the tree is dask.array's, of dask's depth: :func:`numbadask.graph.dask_fan_in`)."""
@@ -303,7 +311,7 @@ def reduce(
         partial(chunk, reduction=r, axes=axes, device=device, params=params, shape=tuple(x.shape)),
         f"numbadask.{r.name} (kernel {r.kernel(x.dtype).name})",
         partial(combine, reduction=r),
-        partial(aggregate, reduction=r, finalize=r.finisher(x.dtype, ddof), result_dtype=result_dtype),
+        partial(aggregate, reduction=r, finalize=r.finisher(x.dtype, ddof), result_dtype=result_dtype, numpy_warnings=NUMPY_WARNINGS.get()),
         keepdims,
         split_every,
         result_meta(x, out_ndim, result_dtype, device) if meta is None else meta,

@@ -21,6 +21,7 @@ states travel as they are, never concatenated.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -136,11 +137,32 @@ def combine(states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Re
     return reduction.merge(list(flatten(states, container=list)))
 
 
+#: NumPy's warnings for a slice with nothing to reduce (no values, all NaN, n <= ddof).
+#: numbadask warns as NumPy does; dask.array's reductions stay silent, and so do the
+#: calls :func:`numbadask.accelerate` routes (``numpy_warnings=False``).
+EMPTY_SLICE_WARNINGS = ("Mean of empty slice", "All-NaN slice encountered", "Degrees of freedom <= 0 for slice")
+
+
 def aggregate(
-    states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Reduction, finalize: Callable[[Any, np.dtype], Any], result_dtype: np.dtype
+    states: Any,
+    axis: tuple[int, ...],
+    keepdims: bool,
+    *,
+    reduction: Reduction,
+    finalize: Callable[[Any, np.dtype], Any],
+    result_dtype: np.dtype,
+    numpy_warnings: bool = True,
 ) -> Any:
-    """Merge the last partial states and ``finalize`` them into the result block."""
-    result = finalize(combine(states, axis, True, reduction=reduction), result_dtype)
+    """Merge the last partial states and ``finalize`` them into the result block, with
+    NumPy's empty-slice warnings unless ``numpy_warnings`` is False (dask.array's way)."""
+    state = combine(states, axis, True, reduction=reduction)
+    if numpy_warnings:
+        result = finalize(state, result_dtype)
+    else:
+        with warnings.catch_warnings():
+            for message in EMPTY_SLICE_WARNINGS:
+                warnings.filterwarnings("ignore", message, RuntimeWarning)
+            result = finalize(state, result_dtype)
     return drop_axes(result, axis, keepdims)
 
 

@@ -361,9 +361,11 @@ def reduction(
     states (:func:`chunk_states`, ``chunk`` named ``label`` in errors), then the merge
     tree (:func:`tree_reduce`).  ``token`` tells graphs of the same name apart.
     ``dask_rule``: ``split_every`` was set by the call or dask's config, and spreads
-    over the reduced axes as in dask.array (:func:`dask_fan_in`)."""
+    over the reduced axes as in dask.array (:func:`dask_fan_in`), one chunk per task."""
     fan = dask_fan_in(split_every, axes) if dask_rule else fan_in(split_every, axes, x.numblocks)
-    group = chunks_per_task(x, axes, fan)
+    # A fan-in the caller chose is dask.array's tree exactly: one chunk per task, so no
+    # task depends on more than ``split_every`` others (dask's test_tree_reduce_depth).
+    group = {} if dask_rule else chunks_per_task(x, axes, fan)
     grouping = "".join(f"-g{a}x{n}" for a, n in group.items())  # other blocks, other keys
     local = _local_threads_over(x) is not None
     merged = groups_are_first_merges(x.numblocks, axes, fan, group)
