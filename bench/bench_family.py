@@ -6,8 +6,10 @@ scheduler, one process. Each round times, for each function in turn, the 2-threa
 read ceiling (a contiguous read of the whole array, just before, so the fraction compares
 neighbours in time on a shared machine whose bandwidth drifts), the numbadask function and
 its dask.array counterpart; `moments` (count, sum, mean, var, std, min, max in one read)
-against dask.compute(x.mean(), x.var(), x.min(), x.max()).
-Then one more compute of each, for the peak resident memory it adds.
+against dask.compute(x.mean(), x.var(), x.min(), x.max()); and the same call as existing
+code makes it (``x.mean()``, ``da.nanmean(x)``) under ``numbadask.accelerate()``.
+Then one more compute of each, for the peak resident memory it adds, and the host cost
+of deciding per call who computes it (the hand-off check, accelerate()'s ``claims``).
 
 Usage:  python bench/bench_family.py [--size-gib 2] [--runs 9] [--out bench/results] [--tag before]
                                     [--chunkings 256MiB-rows,32MiB-rows,32MiB-squares]
@@ -41,6 +43,32 @@ from common import (  # noqa: E402
 import numbadask  # noqa: E402
 
 FUNCTIONS = ["sum", "mean", "min", "max", "var", "argmin", "nansum", "nanmean", "nanmin", "nanmax", "nanvar", "nanargmin"]
+
+
+#: The Array methods dask.array has; the other functions are called as ``da.<name>``.
+METHODS = {"sum", "mean", "min", "max", "var", "argmin"}
+
+
+def accelerated(name: str, data: da.Array):
+    """The same call as existing code makes it (``x.mean()``, ``da.nanmean(x)``), routed
+    to numbadask by :func:`numbadask.accelerate`."""
+    with numbadask.accelerate():
+        result = getattr(data, name)() if name in METHODS else getattr(da, name)(data)
+    return result.compute()
+
+
+def decision_microseconds(x: da.Array, repeats: int = 20_000) -> dict[str, float]:
+    """Host cost of deciding per call who computes it: numbadask's hand-off check
+    (``calls.kernel_input``) and accelerate()'s ``claims``, in microseconds per call."""
+    import timeit
+
+    from numbadask.accelerate import claims
+    from numbadask.calls import kernel_input
+
+    return {
+        "kernel_input_us": min(timeit.repeat(lambda: kernel_input(x), number=repeats, repeat=5)) / repeats * 1e6,
+        "claims_us": min(timeit.repeat(lambda: claims("mean", x, {}), number=repeats, repeat=5)) / repeats * 1e6,
+    }
 
 
 def numbadask_moments(x):
@@ -84,13 +112,17 @@ def run(size_gib: float, runs: int, args: argparse.Namespace) -> dict:
             contenders[f"ceiling.{name}"] = ceiling
             contenders[f"numbadask.{name}"] = lambda name=name, data=data: getattr(numbadask, name)(data).compute()
             contenders[f"dask.{name}"] = lambda name=name, data=data: getattr(da, name)(data).compute()
+            contenders[f"accelerate.{name}"] = lambda name=name, data=data: accelerated(name, data)
             assert np.isclose(float(contenders[f"numbadask.{name}"]()), float(contenders[f"dask.{name}"]()), rtol=1e-10)
+            assert float(contenders[f"accelerate.{name}"]()) == float(contenders[f"numbadask.{name}"]())
         contenders["ceiling.moments"] = ceiling
         contenders["numbadask.moments"] = lambda: numbadask_moments(x)
         contenders["dask.moments"] = lambda: dask_separate(x)
         times = interleaved_times(contenders, runs)
+        decision = decision_microseconds(x)
         for name in [*FUNCTIONS, "moments"]:
             ours, theirs, ceil = times[f"numbadask.{name}"], times[f"dask.{name}"], times[f"ceiling.{name}"]
+            routed = times.get(f"accelerate.{name}")
             growth = {who: peak_rss_growth_bytes(contenders[f"{who}.{name}"]) for who in ("numbadask", "dask")}
             rows.append(
                 {
@@ -104,6 +136,10 @@ def run(size_gib: float, runs: int, args: argparse.Namespace) -> dict:
                     "fraction_of_ceiling": statistics.median(c / o for c, o in zip(ceil, ours)),
                     "ceiling_gbps": a.nbytes / statistics.median(ceil) / 1e9,
                     "peak_rss_growth_mib": {who: None if b is None else b / MiB for who, b in growth.items()},
+                    # Under accelerate(): time of the direct call over the routed one (1.0: the same speed).
+                    "accelerate_vs_direct": None if routed is None else statistics.median(o / r for o, r in zip(ours, routed)),
+                    "accelerate_speedup_vs_dask": None if routed is None else statistics.median(t / r for t, r in zip(theirs, routed)),
+                    "decision_us": decision,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
@@ -122,17 +158,31 @@ def markdown(report: dict) -> str:
         "(Linux `VmHWM`, reset first), so Numba's and NumPy's temporaries both count. The read ceiling is a "
         "contiguous read of the whole array for every chunking (square chunks are strided views).",
         "",
-        "| function | chunks | numbadask GB/s | dask GB/s | speed-up | read ceiling GB/s | numbadask / read ceiling "
-        "| peak growth numbadask / dask (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "`accelerate()`: the same call as existing code makes it (`x.mean()`, `da.nanmean(x)`) inside "
+        "`with numbadask.accelerate():`; the column is the direct call's time over the routed one's "
+        "(1.00x: the same speed). `moments` has no dask.array twin to route.",
+        "",
+        "| function | chunks | numbadask GB/s | dask GB/s | speed-up | accelerate() vs direct | read ceiling GB/s "
+        "| numbadask / read ceiling | peak growth numbadask / dask (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         growth = r.get("peak_rss_growth_mib", {})
         mib = " / ".join("-" if growth.get(who) is None else f"{growth[who]:.1f}" for who in ("numbadask", "dask"))
+        routed = r.get("accelerate_vs_direct")
+        routed = "-" if routed is None else f"{routed:.2f}x"
         lines.append(
             f"| {r['function']} | {chunking_label(r['chunking'])} | {r['numbadask_gbps']:.1f} | {r['dask_gbps']:.1f} | "
-            f"{r['speedup_vs_dask']:.2f}x | {r['ceiling_gbps']:.1f} | {r['fraction_of_ceiling']:.0%} | {mib} |"
+            f"{r['speedup_vs_dask']:.2f}x | {routed} | {r['ceiling_gbps']:.1f} | {r['fraction_of_ceiling']:.0%} | {mib} |"
         )
+    decisions = {(r["chunking"], json.dumps(r["decision_us"])) for r in report["results"] if r.get("decision_us")}
+    for chunking, decision in sorted(decisions):
+        d = json.loads(decision)
+        lines += [
+            "",
+            f"Deciding who computes a call ({chunking_label(chunking)}): numbadask's hand-off check "
+            f"{d['kernel_input_us']:.2f} us, accelerate()'s claims {d['claims_us']:.2f} us per call.",
+        ]
     lines += ["", f"Command: `{report.get('command', 'python bench/bench_family.py')}`"]
     return "\n".join(lines) + "\n"
 
