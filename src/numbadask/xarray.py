@@ -12,8 +12,8 @@ xarray's method of the same name:
 * ``skipna=None`` skips NaN for float data (xarray's rule; integer and bool data hold no
   NaN); ``skipna=True`` / ``False`` forces the nan-function / the plain one;
 * ``keep_attrs=None`` follows ``xr.set_options(keep_attrs=...)`` and, at its
-  ``"default"``, the default of the installed xarray's reductions (since xarray
-  2025.11: keep them);
+  ``"default"``, the default of the installed xarray's reductions (recent versions keep
+  the attributes, older ones dropped them);
 * ``ddof`` (default 0) for ``var`` and ``std``, ``min_count`` for ``sum``;
 * coordinates that do not depend on a reduced dimension are kept, the others dropped;
 * on a Dataset, ``mean``, ``sum``, ``var``, ``std`` and the other numeric reductions drop
@@ -31,7 +31,7 @@ variable once, in one compute.  ``device`` and ``split_every`` pass through to n
 >>> import numpy as np, xarray as xr, numbadask.xarray
 >>> t = xr.DataArray(np.array([[1.0, np.nan], [3.0, 4.0]]), dims=("time", "x"),
 ...                  coords={"x": [10, 20]}, attrs={"units": "K"})
->>> t.nd.mean("time")
+>>> t.nd.mean("time", keep_attrs=True)
 <xarray.DataArray (x: 2)> Size: 16B
 array([2., 4.])
 Coordinates:
