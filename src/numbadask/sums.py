@@ -6,6 +6,7 @@ the kernel they pick for a dtype and in how they finish.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -48,10 +49,15 @@ def _sum_count(out: Any, x: Any, axes: tuple[int, ...], where: Where) -> SumCoun
     return SumCount(out, math.prod(x.shape[a] for a in axes))
 
 
-def _mean(state: SumCount, result_dtype: np.dtype) -> Any:
+# NumPy's words for an empty slice: np.nanmean's have no full stop; np.mean's had one
+# before NumPy 2.4 ("Mean of empty slice.").
+_MEAN_WORDS = "Mean of empty slice" + ("." if np.lib.NumpyVersion(np.__version__) < "2.4.0" else "")
+
+
+def _mean(state: SumCount, result_dtype: np.dtype, words: str = "Mean of empty slice") -> Any:
     total, count = state
     if bool((count == 0) if isinstance(count, int) else (count == 0).any()):
-        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=2)  # NumPy 2's words
+        warnings.warn(words, RuntimeWarning, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     return mean.astype(result_dtype)
@@ -80,7 +86,7 @@ def _sum_family(name: str, numpy: Any, kernel: Any, finalize: Any, **rules: Any)
 
 SUM = _sum_family("sum", np.sum, _exact_sum, _total, exact_integers=True)
 NANSUM = _sum_family("nansum", np.nansum, _nan_sum, _total, skipna=True, nan_twin="sum", exact_integers=True)
-MEAN = _sum_family("mean", np.mean, _float_sum, _mean, integer_dtype="divide")
+MEAN = _sum_family("mean", np.mean, _float_sum, functools.partial(_mean, words=_MEAN_WORDS), integer_dtype="divide")
 NANMEAN = _sum_family("nanmean", np.nanmean, _nan_mean_sum, _mean, skipna=True, nan_twin="mean", integer_dtype="divide")
 COUNT = _sum_family("count", _numpy_count, _counter, _count, integer_dtype=None)
 
