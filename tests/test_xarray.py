@@ -339,3 +339,33 @@ def test_readme_xarray_example_runs():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL) if "import numbadask.xarray" in b]
     exec(compile(block, "README.md", "exec"), {})
+
+
+# --- device= passes through ---------------------------------------------------------------
+
+
+@pytest.mark.cuda_kernels
+def test_device_gpu_passes_through():
+    """device="gpu": the CUDA kernels (in Numba's simulator on CPU CI) reduce each variable."""
+    ds = xr.Dataset(
+        {"u": (("time", "x"), np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]])), "n": (("time", "x"), np.arange(6).reshape(2, 3))},
+        coords={"x": [1, 2, 3]},
+    ).chunk({"time": 1})
+    check(ds.nd.mean("time", device="gpu"), ds.mean("time"))
+    check(ds["u"].nd.max("x", skipna=False, device="gpu"), ds["u"].max("x", skipna=False))
+    m = ds.nd.moments("time", device="gpu")
+    np.testing.assert_allclose(m["u_std"], ds["u"].std("time"))
+
+
+@pytest.mark.gpu
+def test_dask_of_cupy():
+    """Dask-of-CuPy in, Dask-of-CuPy out, xarray's answers (needs a real GPU)."""
+    cupy = pytest.importorskip("cupy")
+    ds = make_dataset(False, strings=False)
+    gpu = ds.copy(data={n: da.from_array(cupy.asarray(v.values), chunks=(2,) + v.shape[1:], asarray=False) for n, v in ds.data_vars.items()})
+    for method in ("sum", "mean", "std", "min", "count"):
+        got = getattr(gpu.nd, method)("time")
+        assert all(type(v.data._meta).__module__.startswith("cupy") for v in got.data_vars.values() if dask.is_dask_collection(v.data))
+        computed = got.compute()
+        host = computed.copy(data={n: cupy.asnumpy(v.data) if hasattr(v.data, "get") else v.data for n, v in computed.data_vars.items()})
+        xr.testing.assert_allclose(host, getattr(ds, method)("time"), rtol=1e-5)
