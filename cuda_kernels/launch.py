@@ -10,9 +10,12 @@ Dask's threaded scheduler would otherwise do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
+from typing import Any
 
 import numba
 
@@ -94,11 +97,49 @@ def thread_grid(n: int) -> int:
 SIM_SWITCH_INTERVAL = 2e-4
 
 
+def _lock_simulated_shared_arrays() -> None:
+    """Make the simulator's ``cuda.shared.array`` allocate once per block under a lock.
+
+    Numba's simulator (``FakeCUDAShared.array``) looks up a block's array by source line
+    and creates it if missing, unlocked: two CUDA threads (Python threads) that both
+    miss make two arrays, and the block's threads no longer share memory.  At the short
+    switch interval above this happened (a CI run: min of uint64 gave a stale partial, 0
+    or 1, in 2 of 359 simulated tests).  The same lookup, behind a lock."""
+    import numpy as np
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared.array, "__numbadask_locked__", False):
+        return
+    unlocked, lock = shared.array, threading.Lock()
+
+    @functools.wraps(unlocked)
+    def array(self: Any, shape: Any, dtype: Any) -> Any:
+        with lock:
+            if shape == 0:
+                return unlocked(self, shape, dtype)
+            # The caller's line identifies the allocation, as in the simulator's own.
+            caller = traceback.extract_stack(sys._getframe(), limit=2)[0][0:2]
+            held = self._allocations.get(caller)
+            if held is None:
+                if isinstance(dtype, types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                held = self._allocations[caller] = np.empty(shape, dtype)
+            return held
+
+    array.__numbadask_locked__ = True  # type: ignore[attr-defined]
+    shared.array = array
+
+
 @contextlib.contextmanager
 def serialized() -> Iterator[None]:
     """Hold a lock around a launch when the simulator is on (with a short thread
-    switch interval, restored after); no-op on a real GPU."""
+    switch interval, restored after, and shared arrays made under a lock:
+    :func:`_lock_simulated_shared_arrays`); no-op on a real GPU."""
     if simulator():
+        _lock_simulated_shared_arrays()
         with _simulator_lock:
             before = sys.getswitchinterval()
             sys.setswitchinterval(SIM_SWITCH_INTERVAL)
