@@ -43,7 +43,15 @@ def _cell(r: static.Result) -> str:
         return "FAILS | | | "
     spills = "0" if not (r.spill_stores or r.spill_loads) else f"{r.spill_stores}/{r.spill_loads}"
     regs = f"**{r.registers}**" if r.registers > static.REGISTER_BUDGET else str(r.registers)
+    if r.bounded is False and r.bounded_spills is not None:
+        regs += f" (bounded: {r.bounded_spills} B spills)"
     return f"{regs} | {spills} | {r.shared} | {r.loads_main}"
+
+
+def _bounds() -> str:
+    from numbadask.cuda_kernels import factory
+
+    return "(%d threads, %d blocks per SM)" % factory.LAUNCH_BOUNDS
 
 
 def markdown(report: dict, results: dict) -> str:
@@ -59,9 +67,14 @@ def markdown(report: dict, results: dict) -> str:
         f"Budget: registers <= {static.REGISTER_BUDGET} (65536 / (4 blocks x 256 threads)), no spills, "
         f"4 blocks' shared memory fit an SM, main loop issues >= U loads of the input "
         "(input loads in the innermost PTX loop holding the most of them). "
-        "Columns per arch: registers | spill stores/loads (bytes) | shared bytes | input loads in the main loop.",
+        "Columns per arch: registers | spill stores/loads (bytes) | shared bytes | input loads in the main loop. "
+        f"Factory kernels are compiled with launch bounds {_bounds()} (at most {static.REGISTER_BUDGET} registers), "
+        "unless that spills: then without them, as the launchers do (`(bounded: N B spills)`: what the bounded "
+        "compile spilled).",
         "",
-        f"{len(rows)} kernels x {len(report['archs'])} archs; {len(over)} kernels miss the budget on at least one arch.",
+        f"{len(rows)} kernels x {len(report['archs'])} archs; {len(over)} kernels miss the budget on at least one arch; "
+        f"{sum(1 for k in rows if any(m.get('bounded') is False and m.get('bounded_spills') is not None for m in k['archs'].values()))} "
+        "compiled without the launch bounds on at least one arch (they spilled within them).",
         "",
     ]
     if over:
@@ -108,7 +121,10 @@ def main() -> None:
                 "archs": {
                     a: {
                         k: getattr(r, k)
-                        for k in ("ok", "error", "registers", "spill_stores", "spill_loads", "stack", "shared", "loads_main", "loads_total", "seconds")
+                        for k in (
+                            "ok", "error", "registers", "spill_stores", "spill_loads", "stack", "shared",
+                            "loads_main", "loads_total", "bounded", "bounded_spills", "seconds",
+                        )
                     }
                     for a, r in per_arch.items()
                 },

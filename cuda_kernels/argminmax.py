@@ -59,7 +59,9 @@ def reduction(dtype: np.dtype, want_max: bool) -> GpuReduction:
         return (a[0], a[1], nan)
 
     name = f"arg{'max' if want_max else 'min'}_{dtype}"
-    return GpuReduction(name, (value_type, int64, int64), step, merge)
+    # The column kernel: 8 loads in flight, not 16; with 16 its index-aware step (an
+    # int64 index per load) spilled 64-100 bytes within 64 registers (float32).
+    return GpuReduction(name, (value_type, int64, int64), step, merge, max_column_loads=8)
 
 
 def argminmax(chunk: Any, axis: int | None, want_max: bool, xp: Any = np) -> tuple[Any, Any, Any]:

@@ -71,6 +71,9 @@ class GpuReduction:
     max_loads : int
         Most loads a thread issues before folding them: a large state leaves fewer
         registers for loads in flight (``tests/test_cuda_static.py`` checks the budget).
+    max_column_loads : int or None
+        The same for the column kernel (``None``: ``max_loads``), whose per-thread
+        bookkeeping (its output, its tile, the row split) takes more registers.
     """
 
     name: str
@@ -78,10 +81,29 @@ class GpuReduction:
     step: Any
     merge: Any
     max_loads: int = 16
+    max_column_loads: int | None = None
 
-    def loads(self, itemsize: int) -> int:
-        """Loads per thread for input items of ``itemsize`` bytes on this target."""
-        return 2 if simulator() else min(items_per_thread(itemsize), self.max_loads)
+    def loads(self, itemsize: int, columns: bool = False) -> int:
+        """Loads per thread for input items of ``itemsize`` bytes on this target, in the
+        column kernel (``columns``) or the rows kernel."""
+        most = self.max_column_loads if columns and self.max_column_loads is not None else self.max_loads
+        return 2 if simulator() else min(items_per_thread(itemsize), most)
+
+
+#: ``__launch_bounds__(256, 4)`` of the factory's kernels (PTX ``.maxntid 256`` and
+#: ``.minnctapersm 4``): ptxas then keeps a kernel within 65536 / (4 x 256) = 64
+#: registers, so 4 blocks stay resident per SM (issue 16 item 5); without it ptxas took
+#: up to 128 for the column kernels.  Both kernels' blocks have 256 threads (the column
+#: kernel's 32 x 8 too: the bound is on the product).  A kernel that would spill
+#: within the bound is compiled without it (:func:`compiled`): more registers, fewer
+#: blocks resident, but no local-memory traffic in the loop that issues the loads.
+#: The simulator's ``jit`` refuses the option: :func:`launch_bounds` gives ``None``.
+LAUNCH_BOUNDS = (256, 4)
+
+
+def launch_bounds() -> tuple[int, int] | None:
+    """:data:`LAUNCH_BOUNDS` on a GPU, ``None`` under the simulator."""
+    return None if simulator() else LAUNCH_BOUNDS
 
 
 def items_per_thread(itemsize: int) -> int:
@@ -118,7 +140,7 @@ _ROWS = _HEADER + '''
         for u in range(U):
             q = r + u * threads
             if q < n_red:
-                s = step(s, buf[start + reduced_offset(q, red_sizes, red_strides)], q, a)
+                s = step(s, buf[U64(start + reduced_offset(q, red_sizes, red_strides))], q, a)
 {to_shared}
         cuda.syncthreads()
 {tree}
@@ -169,7 +191,7 @@ _COLUMNS = _HEADER + '''
 {steps}
                 r += U * stride
             while r < n_red:
-                s = step(s, buf[start + reduced_offset(r, red_sizes, red_strides)], r, a)
+                s = step(s, buf[U64(start + reduced_offset(r, red_sizes, red_strides))], r, a)
                 r += stride
 {to_shared}
         cuda.syncthreads()
@@ -255,7 +277,7 @@ def _source(name: str, k: int, loads: int, columns: bool = False) -> str:
     spacing, slot, block, pad = shape["spacing"], shape["slot"], shape["block"], " " * shape["indent"]
     return shape["template"].format(
         **common,
-        loads="\n".join(f"{pad}v{u} = buf[start + reduced_offset(r + {u} * {spacing}, red_sizes, red_strides)]" for u in range(loads)),
+        loads="\n".join(f"{pad}v{u} = buf[U64(start + reduced_offset(r + {u} * {spacing}, red_sizes, red_strides))]" for u in range(loads)),
         steps="\n".join(f"{pad}s = step(s, v{u}, r + {u} * {spacing}, a)" for u in range(loads)),
         tree=_indent(tree, 8),
         tree_last=_indent(tree, 16),
@@ -279,6 +301,7 @@ def kernel_function(reduction: GpuReduction, loads: int, columns: bool) -> Any:
     names = {
         "cuda": cuda,
         "int32": int32,
+        "U64": types.uint64,
         "THREADS": tx * ty if columns else threads_per_block(),
         "TX": tx,
         "TY": ty,
@@ -323,16 +346,24 @@ def argtypes(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int) -
 
 @functools.lru_cache(maxsize=None)
 def compiled(reduction: GpuReduction, dtype: np.dtype, n_kept: int, n_reduced: int, loads: int, columns: bool) -> Any:
-    """The kernel compiled for exactly one signature (launches skip Numba's typing)."""
+    """The kernel compiled for exactly one signature (launches skip Numba's typing),
+    within :func:`launch_bounds` unless that spills (the kernel then has local memory:
+    it is compiled again without them; ``cuda_kernels/static.py`` does the same)."""
     signature = types.void(*argtypes(reduction, dtype, n_kept, n_reduced))
-    return cuda.jit(signature)(kernel_function(reduction, loads, columns))
+    function = kernel_function(reduction, loads, columns)
+    bounds = launch_bounds()
+    if bounds is not None:
+        bounded = cuda.jit(signature, launch_bounds=bounds)(function)
+        if not bounded.get_local_mem_per_thread(signature):
+            return bounded
+    return cuda.jit(signature)(function)
 
 
 def kernel(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int, columns: bool) -> Any:
     """:func:`compiled` with this target's loads per thread: the column kernel
     (``columns``: the innermost memory axis kept) or the rows kernel."""
     dtype = np.dtype(dtype)
-    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize), columns)
+    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize, columns), columns)
 
 
 def uses_columns(walk: Walk, n_red: int) -> bool:
@@ -354,7 +385,7 @@ def reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: A
     n_out = walk.out_size
     columns = uses_columns(walk, n_red)
     launch = kernel(reduction, buf.dtype, len(kept[0]), len(red[0]), columns)
-    loads = reduction.loads(buf.dtype.itemsize)
+    loads = reduction.loads(buf.dtype.itemsize, columns)
     if columns:
         grid = column_grid(n_out, n_red, loads)
         block = column_block()

@@ -22,8 +22,9 @@ from .factory import GpuReduction, reduce, walk_argtypes
 from .launch import serialized, thread_grid, threads_per_block
 from .walks import axes_args, device_view, kept_offset, kernel_buffer, reduced_offset
 
-#: Loads in flight per thread: the seven-field state (five of them 8 bytes) leaves
-#: fewer registers than a sum's (``tests/test_cuda_static.py`` checks the budget).
+#: Loads in flight per thread: the five- or seven-field state (eight bytes each, but
+#: the min and max) leaves fewer registers than a sum's (``tests/test_cuda_static.py``
+#: checks the budget).
 MAX_LOADS = 8
 
 
@@ -69,34 +70,50 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
         return t, comp
 
     @cuda.jit(device=True)
-    def accumulate(v, k, s1, c1, s2, c2, n, lo, hi):
+    def moments(v, k, s1, c1, s2, c2, n):
         x = float64(v)
         if x == x:
             d = x - k
             s1, c1 = compensated(s1, c1, d)
             s2, c2 = compensated(s2, c2, d * d)
             n += 1
-        if with_minmax:
-            lo = v if v < lo else lo
-            hi = v if v > hi else hi
-        return s1, c1, s2, c2, n, lo, hi
+        return s1, c1, s2, c2, n
 
     @cuda.jit(device=True)
-    def step(s, v, j, aux):
-        return accumulate(v, aux[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6])
-
-    @cuda.jit(device=True)
-    def merge(a, b):
+    def merge_moments(a, b):
         s1, c1 = compensated(a[0], a[1], b[0] + b[1])
         s2, c2 = compensated(a[2], a[3], b[2] + b[3])
-        lo = b[5] if b[5] < a[5] else a[5]
-        hi = b[6] if b[6] > a[6] else a[6]
-        return s1, c1, s2, c2, a[4] + b[4], lo, hi
+        return s1, c1, s2, c2, a[4] + b[4]
 
-    fields = (float64, float64, float64, float64, int64, value_type, value_type)
+    # Plain moments keep five fields, not seven: min and max would be two more
+    # fields carried through the loop, the trees and the finish (registers).
+    if with_minmax:
+
+        @cuda.jit(device=True)
+        def step(s, v, j, aux):
+            s1, c1, s2, c2, n = moments(v, aux[0], s[0], s[1], s[2], s[3], s[4])
+            lo = v if v < s[5] else s[5]
+            hi = v if v > s[6] else s[6]
+            return s1, c1, s2, c2, n, lo, hi
+
+        @cuda.jit(device=True)
+        def merge(a, b):
+            s1, c1, s2, c2, n = merge_moments(a, b)
+            lo = b[5] if b[5] < a[5] else a[5]
+            hi = b[6] if b[6] > a[6] else a[6]
+            return s1, c1, s2, c2, n, lo, hi
+
+    else:
+
+        @cuda.jit(device=True)
+        def step(s, v, j, aux):
+            return moments(v, aux[0], s[0], s[1], s[2], s[3], s[4])
+
+        merge = merge_moments
+
+    fields = (float64, float64, float64, float64, int64) + ((value_type, value_type) if with_minmax else ())
     name = f"moments_{dtype}_{'minmax' if with_minmax else 'plain'}"
     reduction = GpuReduction(name, fields, step, merge, max_loads=MAX_LOADS)
-
     return reduction
 
 
@@ -113,12 +130,12 @@ def _moments(walk: Walk, xp: Any, with_minmax: bool) -> tuple[Any, ...]:
         shift_kernel(buf.dtype, len(kept[0]), len(red[0]))[thread_grid(n_out), threads_per_block()](
             device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, device_view(shift)
         )
-    identity = (0.0, 0.0, 0.0, 0.0, 0, low, high)
-    s1, c1, s2, c2, count, lo, hi = reduce(reduction, walk, identity, xp, aux=shift, buf=buf)
+    identity = (0.0, 0.0, 0.0, 0.0, 0) + ((low, high) if with_minmax else ())
+    s1, c1, s2, c2, count, *lohi = reduce(reduction, walk, identity, xp, aux=shift, buf=buf)
     s1, s2 = s1 + c1, s2 + c2
     shift = shift.reshape(-1)
     shape = walk.out_shape
-    result = (count, shift, s1, s2, lo, hi) if with_minmax else (count, shift, s1, s2)
+    result = (count, shift, s1, s2, *lohi)
     return tuple(a.reshape(shape) for a in result)
 
 

@@ -10,7 +10,9 @@ asserts on the results and ``bench/cuda_static.py`` tabulates them.
 
 What is checked, per kernel and architecture (:class:`Result`):
 
-* it compiles (NVVM and ptxas);
+* it compiles (NVVM and ptxas), the factory's kernels within their launch bounds
+  (:data:`.factory.LAUNCH_BOUNDS`: at most 64 registers), or, where that spills,
+  without them, as :func:`.factory.compiled` does on a GPU (``Result.bounded``);
 * no spill stores or loads;
 * registers <= :data:`REGISTER_BUDGET` (65536 per SM / (4 blocks x 256 threads)) and
   4 blocks' shared memory fit an SM: at least 4 blocks of 256 threads resident;
@@ -119,7 +121,12 @@ class Target:
         import numpy as np
 
         r = self.reduction()
-        return None if r is None else r.loads(np.dtype(self.dtype).itemsize)
+        return None if r is None else r.loads(np.dtype(self.dtype).itemsize, self.kind == "columns")
+
+    def launch_bounds(self) -> tuple[int, int] | None:
+        """The launch bounds the launchers compile it with (the factory's kernels:
+        :data:`.factory.LAUNCH_BOUNDS`; the shift: none)."""
+        return None if self.kind == "shift" else _module("factory").LAUNCH_BOUNDS
 
     def pyfunc(self) -> Any:
         """The kernel's Python function, as ``cuda.jit`` would compile it."""
@@ -297,13 +304,15 @@ def target_device(cc: tuple[int, int]) -> Iterator[None]:
         dispatcher.get_current_device = saved
 
 
-def compile_ptx(pyfunc: Any, argtypes: tuple, arch: str) -> str:
-    """``pyfunc`` compiled by numba-cuda's NVVM for ``arch``, as PTX."""
+def compile_ptx(pyfunc: Any, argtypes: tuple, arch: str, launch_bounds: tuple | None = None) -> str:
+    """``pyfunc`` compiled by numba-cuda's NVVM for ``arch``, as PTX (with
+    ``launch_bounds``: ``.maxntid``/``.minnctapersm``, which ptxas honours)."""
     from numba import cuda
 
     cc = CC[arch]
+    options = {} if launch_bounds is None else {"launch_bounds": launch_bounds}
     with target_device(cc):
-        ptx, _ = cuda.compile_ptx(pyfunc, argtypes, cc=cc)
+        ptx, _ = cuda.compile_ptx(pyfunc, argtypes, cc=cc, **options)
     return ptx
 
 
@@ -487,6 +496,11 @@ class Result:
     loads_total: int | None = None
     loops: list = field(default_factory=list)
     U: int | None = None
+    #: Compiled within the launch bounds (:data:`.factory.LAUNCH_BOUNDS`); False: they
+    #: made it spill (``bounded_spills``: bytes of spill stores and loads, or of stack),
+    #: so it was compiled without them, as the launchers do; None: it has none (shift).
+    bounded: bool | None = None
+    bounded_spills: int | None = None
     seconds: float = 0.0
 
     def fits(self) -> bool:
@@ -501,10 +515,20 @@ def check(target: Target, arch: str, workdir: Path | None = None) -> Result:
     result = Result(target.name, arch, ok=False)
     try:
         result.U = target.loads()
-        ptx = compile_ptx(target.pyfunc(), target.argtypes(), arch)
+        # As .factory.compiled does on a GPU: within the launch bounds, unless the
+        # kernel then needs local memory (spills), else without them.
+        bounds = target.launch_bounds()
         with contextlib.ExitStack() as stack:
             d = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            ptx = compile_ptx(target.pyfunc(), target.argtypes(), arch, bounds)
             info = run_ptxas(ptx, arch, d)
+            if bounds is not None and (info["stack"] or info["spill_stores"] or info["spill_loads"]):
+                # (A stack frame without spills would count too: local memory.)
+                result.bounded_spills = info["spill_stores"] + info["spill_loads"] or info["stack"]
+                bounds = None
+                ptx = compile_ptx(target.pyfunc(), target.argtypes(), arch)
+                info = run_ptxas(ptx, arch, d)
+        result.bounded = bounds is not None
         loads = input_loads(ptx)
         result.registers = info["registers"]
         result.spill_stores = info["spill_stores"]

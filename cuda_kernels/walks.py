@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int64, uint64
 
 from numbadask.layout import Walk
 
@@ -23,9 +23,11 @@ FEW_PER_OUTPUT = 64
 
 @cuda.jit(device=True)
 def kept_offset(m, sizes, strides, out_strides):
+    # Unsigned, as in reduced_offset: m, the sizes and the output strides are positive.
+    q = uint64(m)
     offset = 0
     for i in range(len(sizes)):
-        offset += ((m // out_strides[i]) % sizes[i]) * strides[i]
+        offset += int64((q // uint64(out_strides[i])) % uint64(sizes[i])) * strides[i]
     return offset
 
 
@@ -35,11 +37,16 @@ def reduced_offset(r, sizes, strides):
         # One reduced axis (any contiguous full reduction): no 64-bit division per
         # element, which held the first H100 run to 30-50% of the read ceiling.
         return r * strides[0]
+    # Unsigned division (r and the sizes are never negative): Python's floor division
+    # and modulo of signed integers cost sign fix-ups per load, and registers.  The
+    # outermost axis needs no modulo: what is left of r is its index.
+    q = uint64(r)
     offset = 0
-    for i in range(len(sizes) - 1, -1, -1):
-        offset += (r % sizes[i]) * strides[i]
-        r //= sizes[i]
-    return offset
+    for i in range(len(sizes) - 1, 0, -1):
+        n = uint64(sizes[i])
+        offset += int64(q % n) * strides[i]
+        q //= n
+    return offset + int64(q) * strides[0]
 
 
 def axes_args(walk: Walk) -> tuple[tuple, tuple, int]:

@@ -301,3 +301,36 @@ def test_every_dtype_on_both_kernels_across_blocks(dtype, rng):
         lo, hi, valid = (to_numpy(a).ravel() for a in m["minmax"].minmax(w, xp))
         np.testing.assert_array_equal(lo, x.min(axis=axis))
         np.testing.assert_array_equal(hi, x.max(axis=axis))
+
+
+def test_walk_offsets_match_numpy_with_negative_strides():
+    """The unsigned index arithmetic of the walks (one division per axis, none for
+    the outermost reduced axis) gives NumPy's offsets, negative strides included."""
+    walks = importlib.import_module("numbadask.cuda_kernels.walks")
+    reduced, kept = walks.reduced_offset.py_func, walks.kept_offset.py_func
+    sizes, strides = (3, 1, 4, 5), (-700, 13, 100, -7)
+    out_strides = (20, 20, 5, 1)
+    for r in range(60):
+        index = np.unravel_index(r, sizes)
+        want = int(np.dot(index, strides))
+        assert reduced(r, sizes, strides) == want
+        assert kept(r, sizes, strides, out_strides) == want
+    assert reduced(5, (9,), (-3,)) == -15
+
+
+def test_launch_bounds_and_loads_per_kernel(monkeypatch):
+    """The launch bounds cap registers at the static budget (256 threads, 4 blocks a
+    SM: 64), fit both kernels' blocks, and are off under the simulator; the column
+    kernel may issue fewer loads than the rows kernel."""
+    m = _modules()
+    factory, launch = m["factory"], m["launch"]
+    static = importlib.import_module("numbadask.cuda_kernels.static")
+    threads, blocks = factory.LAUNCH_BOUNDS
+    assert threads == launch.THREADS == launch.COLUMN_BLOCK[0] * launch.COLUMN_BLOCK[1]
+    assert 65536 // (threads * blocks) == static.REGISTER_BUDGET
+    assert factory.launch_bounds() == (None if launch.simulator() else factory.LAUNCH_BOUNDS)
+    monkeypatch.setattr(factory, "simulator", lambda: False)
+    argmin = m["argminmax"].reduction(np.dtype(np.float32), False)
+    assert (argmin.loads(4), argmin.loads(4, columns=True), argmin.loads(8, columns=True)) == (16, 8, 8)
+    total = m["sum"].REDUCTIONS["sum_float64"]
+    assert (total.loads(4), total.loads(4, columns=True), total.loads(8)) == (16, 16, 8)

@@ -2,8 +2,8 @@
 reduction's rows and columns kernels (and the moments' shift pre-pass) for every input
 dtype and layout, through numba-cuda's NVVM for sm_80 and sm_90 and then ``ptxas -v``
 (``numbadask.cuda_kernels.static``).  Asserts: it compiles; no spills; 4 blocks of 256
-threads stay resident (registers <= 64, shared memory); the main loop issues U loads of
-the input.
+threads stay resident (registers <= 64, shared memory); the launch bounds that cap the
+registers are dropped only where they spill; the main loop issues U loads of the input.
 
 Runs in the normal CPU suite, on the subset :data:`TARGETS` names.  The toolchain (NVVM, ptxas) comes with the ``test``
 extra; without it the tests skip, unless ``NUMBADASK_REQUIRE_CUDA_TOOLCHAIN=1`` (set by
@@ -110,6 +110,16 @@ def test_compiles_without_spills(compiled, case):
 def test_registers_within_budget(compiled, case):
     r = _result(compiled, case)
     assert r.registers <= static.REGISTER_BUDGET, f"{r.registers} registers > {static.REGISTER_BUDGET}"
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=_id(c)) for c in LOOPED])
+def test_launch_bounds_dropped_only_where_they_spill(compiled, case):
+    """Each factory kernel is compiled within the launch bounds (<= 64 registers)
+    unless that spilled; then without them (as ``factory.compiled`` does)."""
+    r = _result(compiled, case)
+    assert r.bounded or r.bounded_spills, "compiled without launch bounds, but they did not spill"
+    if r.bounded:
+        assert r.registers <= static.REGISTER_BUDGET
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=_id(c)) for c in LOOPED])
