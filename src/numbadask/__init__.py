@@ -17,6 +17,7 @@ numba_cache.install()
 from importlib.metadata import PackageNotFoundError, version
 
 from .accelerate import accelerate
+from .bivariate import ComomentsResult, comoments, corr, cov
 from .custom import CustomReduction, reduction
 from .extremes import max, min, nanmax, nanmin, ptp
 from .indices import argmax, argmin, nanargmax, nanargmin
@@ -32,6 +33,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ChunkError",
+    "ComomentsResult",
     "CustomReduction",
     "GPUUnavailableError",
     "MomentsResult",
@@ -40,8 +42,11 @@ __all__ = [
     "argmax",
     "argmin",
     "cluster",
+    "comoments",
     "connect",
+    "corr",
     "count",
+    "cov",
     "max",
     "mean",
     "min",

@@ -1,0 +1,396 @@
+"""Statistics of two aligned arrays in one read: :func:`comoments`, :func:`cov`,
+:func:`corr`, and :func:`average` (weighted means, :func:`numpy.average`'s rules).
+
+The graph: x and y are broadcast and chunk-aligned as ``da.blockwise`` inputs; one
+task per pair of aligned blocks reduces both with one ``@numba.njit`` kernel
+(:mod:`numbadask.cpu_comoments`) into a small state in the keepdims shape; the states
+merge in numbadask's fixed-order tree (:func:`numbadask.graph.tree_reduce`), and each
+result is finished from the merged state (:func:`numbadask.graph.finish_blocks`), so
+all of them share one graph and one read of the inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from . import graph
+from .calls import Axis, SplitEvery, _split_every, check_ddof, normalize_axes
+from .definition import drop_axes
+from .dispatch import array_module
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+_KINDS = "biuf"
+
+
+class CoState(NamedTuple):
+    """Merged co-moments per output position (arrays in the keepdims shape): pairs
+    with neither value NaN, shifts Kx and Ky taken from the data, the means of x - Kx
+    and y - Ky over those pairs, the centred second sums, and how many pairs each
+    position saw (an int).  The means are kept relative to the shifts so that an offset
+    (1e8 + noise) costs no digits of their differences in the merges."""
+
+    count: Any
+    kx: Any
+    ky: Any
+    mean_x: Any
+    mean_y: Any
+    m2x: Any
+    m2y: Any
+    cxy: Any
+    seen: int
+
+
+class ComomentsResult(NamedTuple):
+    """The lazy results of :func:`comoments`; they share one graph (one read)."""
+
+    count: Any
+    mean_x: Any
+    mean_y: Any
+    var_x: Any
+    var_y: Any
+    cov: Any
+    corr: Any
+
+
+def _as_dask(a: Any, func: str, what: str) -> da.Array:
+    import dask.array as da
+
+    if not isinstance(a, da.Array):
+        if isinstance(a, np.generic) or not (isinstance(a, np.ndarray) or hasattr(a, "__array_function__")):
+            a = np.asarray(a)
+        _check_kind(a.dtype, func, what)
+        a = da.from_array(a, chunks="auto", asarray=False) if a.ndim else da.from_array(a, chunks=())
+    _check_kind(a.dtype, func, what)
+    return a
+
+
+def _check_kind(dtype: np.dtype, func: str, what: str) -> None:
+    if dtype.kind not in _KINDS:
+        raise TypeError(
+            f"numbadask.{func}: {what} has dtype {dtype}; only bool, integer and real floating dtypes are supported "
+            f"(complex, object, datetime and string data are not)"
+        )
+
+
+def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Array, da.Array]:
+    """x and y broadcast to one shape and cut into the same chunks (as blockwise does)."""
+    import dask.array as da
+
+    x, y = _as_dask(x, func, names[0]), _as_dask(y, func, names[1])
+    x, y = da.broadcast_arrays(x, y)
+    index = tuple(range(x.ndim))
+    _, (x, y) = da.core.unify_chunks(x, index, y, index)
+    return x, y
+
+
+def _two_d(block: Any, axes: tuple[int, ...]) -> tuple[Any, bool]:
+    """``block`` as 2-D: (positions, reduced) when the reduced axes are the trailing
+    ones (``rows``), else (reduced, positions) with the kept axes in their order."""
+    kept = [a for a in range(block.ndim) if a not in axes]
+    m = math.prod(block.shape[a] for a in kept)
+    n = math.prod(block.shape[a] for a in axes)
+    if list(axes) == list(range(len(kept), block.ndim)):
+        return block.reshape(m, n), True
+    return block.transpose((*axes, *kept)).reshape(n, m), False
+
+
+def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if a in axes else n for a, n in enumerate(shape))
+
+
+def _generic_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
+    """The state of one block pair with array-module operations (CuPy and other chunk
+    types): a two-pass, centred computation; correct, though not one kernel."""
+    xp = array_module(x)
+    x, y = x.astype(xp.float64), y.astype(xp.float64)
+    valid = ~(xp.isnan(x) | xp.isnan(y))
+    n = valid.sum(axis=axes, keepdims=True).astype(xp.int64)
+    safe = xp.maximum(n, 1)
+    with np.errstate(invalid="ignore"):
+        mean_x = xp.where(valid, x, 0.0).sum(axis=axes, keepdims=True) / safe
+        mean_y = xp.where(valid, y, 0.0).sum(axis=axes, keepdims=True) / safe
+        dx = xp.where(valid, x - mean_x, 0.0)
+        dy = xp.where(valid, y - mean_y, 0.0)
+        m2x, m2y, cxy = ((dx * dx).sum(axis=axes, keepdims=True), (dy * dy).sum(axis=axes, keepdims=True), (dx * dy).sum(axis=axes, keepdims=True))
+    zero = xp.zeros_like(mean_x)
+    return CoState(n, zero, zero, mean_x, mean_y, m2x, m2y, cxy, math.prod(x.shape[a] for a in axes))
+
+
+def _block_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
+    """The state of one block of x and its aligned block of y."""
+    from . import cpu_comoments
+
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        return _generic_state(x, y, axes)
+    shape = _keepdims_shape(x.shape, axes)
+    x2, rows = _two_d(x, axes)
+    y2, _ = _two_d(y, axes)
+    kernel = cpu_comoments.comoments_rows if rows else cpu_comoments.comoments_columns
+    fields = kernel(x2, y2)
+    return CoState(*(f.reshape(shape) for f in fields), math.prod(x.shape[a] for a in axes))
+
+
+def merge_costates(states: list[CoState], axis: Any = None, keepdims: bool = True) -> CoState:
+    """Merge the states of blocks that share output positions, in their order, by Chan
+    et al.'s pairwise update of means and centred (co-)moments; the means relative to
+    the first non-empty state's shifts (exact differences of nearby shifts).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one, zero = np.array([1.0]), np.array([0.0])
+    >>> a = CoState(np.array([2]), one, 2 * one, 0.5 * one, one, 0.5 * one, 2 * one, one, 2)
+    >>> b = CoState(np.array([1]), 3 * one, one, zero, zero, zero, zero, zero, 1)
+    >>> m = merge_costates([a, b])   # the pairs (1, 2), (2, 4), (3, 1)
+    >>> m.count, m.kx + m.mean_x, m.m2x, m.cxy
+    (array([3]), array([2.]), array([2.]), array([-1.]))
+    """
+    merged = states[0]
+    for other in states[1:]:
+        xp = array_module(merged.mean_x)
+        na, nb = merged.count, other.count
+        n = na + nb
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            frac_b = xp.where(n > 0, nb / xp.maximum(n, 1), 0.0)
+            frac_a = xp.where(n > 0, na / xp.maximum(n, 1), 0.0)
+            weight = na * frac_b  # na * nb / n
+            shifts, means, deltas = [], [], []
+            for ka, kb, a, b in ((merged.kx, other.kx, merged.mean_x, other.mean_x), (merged.ky, other.ky, merged.mean_y, other.mean_y)):
+                k = xp.where(na > 0, ka, kb)
+                a = a + (ka - k)
+                b = b + (kb - k)
+                both = (na > 0) & (nb > 0)
+                delta = xp.where(both, b - a, 0.0)
+                # An infinite mean (data holding inf): NumPy's mean, inf or NaN.
+                mean = xp.where(xp.isfinite(delta), a + delta * frac_b, a * frac_a + b * frac_b)
+                shifts.append(k)
+                means.append(xp.where(na == 0, b, xp.where(nb == 0, a, mean)))
+                deltas.append(delta)
+            dx, dy = deltas
+            m2x = merged.m2x + other.m2x + dx * dx * weight
+            m2y = merged.m2y + other.m2y + dy * dy * weight
+            cxy = merged.cxy + other.cxy + dx * dy * weight
+        merged = CoState(n, shifts[0], shifts[1], means[0], means[1], m2x, m2y, cxy, merged.seen + other.seen)
+    return merged
+
+
+def _chunk(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
+    return _block_state(x, y, axes)
+
+
+def _state_graph(x: da.Array, y: da.Array, axes: tuple[int, ...], split_every: SplitEvery, name: str, chunk: Any, merge: Any) -> da.Array:
+    """The merged states (one object block per output block, keepdims) of ``chunk``
+    applied to aligned blocks of x and y."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    token = tokenize(x, y, axes, name)
+    index = tuple(range(x.ndim))
+    meta = np.empty((0,) * x.ndim, dtype=object)
+    states = da.blockwise(
+        functools.partial(chunk, axes=axes),
+        index,
+        x,
+        index,
+        y,
+        index,
+        adjust_chunks=dict.fromkeys(axes, 1),
+        meta=meta,
+        name=f"{name}-numbadask-chunk-{token}",
+        concatenate=True,
+    )
+    fan_every, dask_rule = _split_every(split_every)
+    fan = graph.dask_fan_in(fan_every, axes) if dask_rule else graph.fan_in(fan_every, axes, states.numblocks)
+    return graph.tree_reduce(states, axes, merge, merge, True, fan, {}, f"{name}-numbadask", meta)
+
+
+def _float_dtype(*dtypes: np.dtype) -> np.dtype:
+    """NumPy's mean dtype of data of these dtypes: float64 for integers and bools."""
+    dtype = np.result_type(*dtypes)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _field(state: CoState, field: str, ddof: float, skipna: bool) -> Any:
+    """One field of :class:`ComomentsResult` from a merged state (float64; count int64)."""
+    xp = array_module(state.mean_x)
+    n = state.count
+    bad = (n == 0) if skipna else (n == 0) | (n < state.seen)
+    if field == "count":
+        return n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if field == "mean_x":
+            value = state.kx + state.mean_x
+        elif field == "mean_y":
+            value = state.ky + state.mean_y
+        elif field in ("var_x", "var_y"):
+            m2 = xp.maximum(state.m2x if field == "var_x" else state.m2y, 0.0)
+            value = m2 / (n - ddof)
+            # An infinite mean (data holding inf): deviations inf - inf, NaN as in NumPy.
+            bad = bad | (n - ddof <= 0) | ~xp.isfinite(state.mean_x if field == "var_x" else state.mean_y)
+        else:
+            bad = bad | ~xp.isfinite(state.mean_x) | ~xp.isfinite(state.mean_y)
+        if field == "cov":
+            # xarray's arithmetic: the mean of the products, times n / (n - ddof).
+            value = (state.cxy / xp.maximum(n, 1)) * (n / (n - ddof))
+        elif field == "corr":  # cov / (std_x * std_y), ddof cancelling
+            value = state.cxy / xp.sqrt(xp.maximum(state.m2x, 0.0) * xp.maximum(state.m2y, 0.0))
+        return xp.where(bad, np.nan, value)
+
+
+def _finish(block: Any, field: str, ddof: float, skipna: bool, dtype: np.dtype, axes: tuple[int, ...], keepdims: bool) -> Any:
+    return drop_axes(_field(block, field, ddof, skipna).astype(dtype), axes, keepdims)
+
+
+def _result_meta(like: da.Array, ndim: int, dtype: np.dtype) -> Any:
+    xp = array_module(like._meta)
+    return xp.empty((0,) * ndim, dtype=dtype)
+
+
+def comoments(
+    x: Any, y: Any, axis: Axis = None, ddof: float = 0, skipna: bool = False, keepdims: bool = False, split_every: SplitEvery = None
+) -> ComomentsResult:
+    """Count, both means, both variances, covariance and correlation of x and y in one read.
+
+    ``x`` and ``y`` are broadcast against each other and cut into the same chunks, as
+    ``da.blockwise`` inputs are.  Each block of x and its aligned block of y are reduced
+    together by one ``@numba.njit`` kernel to per-position state: the pair count, the
+    means, and the centred second sums, from sums of ``x - Kx`` and ``y - Ky`` with the
+    shifts taken from the block's data (exact on offset data such as 1e8 + noise, where
+    a plain sum of squares loses every digit).  The states merge in a fixed-order tree
+    by Chan et al.'s pairwise update, in float64 whatever the input dtype (integers,
+    bools and float32 accumulate in float64).  Chunks that are not exactly
+    ``numpy.ndarray`` (CuPy) get the same state from array-module operations (a
+    centred two-pass computation per block: correct, but not one kernel).
+
+    Every field is a statistic of the *pairs* ``(x[i], y[i])``.  ``skipna=True`` skips
+    the pairs where either value is NaN (xarray's ``cov``/``corr``); ``skipna=False``
+    gives NaN in every field but ``count`` for a slice holding a NaN in either array.
+    Slices with no pairs (or, for ``var_*``, ``n - ddof <= 0``) give NaN without
+    warnings, as :func:`numbadask.moments` does.  inf gives NumPy's answers (an
+    infinite mean, NaN variances and covariance).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Dask, NumPy or CuPy arrays (or anything :func:`numpy.asarray` takes) of bool,
+        integer or real floating dtype; complex, object, datetime and string data raise
+        ``TypeError``.
+    axis : None, int or tuple of ints, optional
+        Axes of the broadcast shape to reduce over (default: all).
+    ddof : int or float, optional
+        Delta degrees of freedom of ``var_x``, ``var_y`` and ``cov`` (divisor
+        ``n - ddof``); ``corr`` does not depend on it.
+    skipna : bool, optional
+        Skip pairs where x or y is NaN.
+    keepdims : bool, optional
+        Keep the reduced axes with size one.
+    split_every : int or dict, optional
+        Fan-in of the merge tree, as in :func:`numbadask.sum`.
+
+    Returns
+    -------
+    ComomentsResult
+        ``count`` (int64: pairs used), ``mean_x``, ``mean_y``, ``var_x``, ``var_y``,
+        ``cov``, ``corr`` (float64): lazy Dask arrays of one graph; ``dask.compute(*r)``
+        reads x and y once.
+
+    Examples
+    --------
+    >>> import dask, numpy as np, numbadask
+    >>> x = 1e8 + np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    >>> y = np.array([2.0, 4.0, 7.0, 8.0, 1.0])
+    >>> r = numbadask.comoments(x, y, skipna=True)
+    >>> [round(float(v), 10) for v in dask.compute(*r)]
+    [4.0, 100000002.5, 5.25, 1.25, 5.6875, 2.625, 0.984495185]
+    """
+    x, y = _aligned(x, y, "comoments", ("x", "y"))
+    axes = normalize_axes(axis, x.ndim)
+    ddof = check_ddof(ddof)
+    state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
+    return ComomentsResult(**_fields(state, x, axes, ddof, bool(skipna), bool(keepdims), ComomentsResult._fields, np.dtype(np.float64)))
+
+
+def _fields(state: da.Array, x: da.Array, axes: tuple[int, ...], ddof: float, skipna: bool, keepdims: bool, names: tuple[str, ...], dtype: np.dtype) -> dict[str, da.Array]:
+    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    fields = {}
+    for field in names:
+        field_dtype = np.dtype(np.int64) if field == "count" else dtype
+        finish = functools.partial(_finish, field=field, ddof=ddof, skipna=skipna, dtype=field_dtype, axes=axes, keepdims=keepdims)
+        fields[field] = graph.finish_blocks(state, f"comoments-numbadask-{field}", finish, axes, keepdims, _result_meta(x, out_ndim, field_dtype))
+    return fields
+
+
+def _one_field(field: str, x: Any, y: Any, axis: Axis, ddof: float, skipna: bool, keepdims: bool, split_every: SplitEvery) -> da.Array:
+    x, y = _aligned(x, y, field, ("x", "y"))
+    axes = normalize_axes(axis, x.ndim)
+    ddof = check_ddof(ddof)
+    state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
+    dtype = _float_dtype(x.dtype, y.dtype)
+    return _fields(state, x, axes, ddof, bool(skipna), bool(keepdims), (field,), dtype)[field]
+
+
+def cov(
+    x: Any, y: Any, axis: Axis = None, ddof: float = 1, skipna: bool = True, keepdims: bool = False, split_every: SplitEvery = None
+) -> da.Array:
+    """Covariance of x and y along ``axis``, with :func:`xarray.cov`'s semantics.
+
+    One read of x and y (see :func:`comoments`, whose ``cov`` field this is): pairs where
+    either is NaN are skipped (``skipna=True``, xarray's rule), the divisor is
+    ``n - ddof`` with ``ddof=1`` by default as in xarray; slices with no pairs give NaN.
+    The result has the floating dtype NumPy's mean gives for x and y together (float32
+    for float32 data, float64 for integers), though it is computed in float64.
+
+    Parameters
+    ----------
+    x, y, axis, keepdims, split_every
+        As in :func:`comoments`.
+    ddof : int or float, optional
+        Delta degrees of freedom (default 1).
+    skipna : bool, optional
+        Skip NaN pairs (default); ``False``: NaN where a slice holds a NaN.
+
+    Returns
+    -------
+    dask.array.Array
+
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> float(numbadask.cov([1.0, 2.0, 3.0, np.nan], [1.0, 3.0, 2.0, 5.0]).compute())
+    0.5
+    """
+    return _one_field("cov", x, y, axis, ddof, skipna, keepdims, split_every)
+
+
+def corr(x: Any, y: Any, axis: Axis = None, skipna: bool = True, keepdims: bool = False, split_every: SplitEvery = None) -> da.Array:
+    """Pearson correlation of x and y along ``axis``, with :func:`xarray.corr`'s semantics.
+
+    One read of x and y (see :func:`comoments`, whose ``corr`` field this is): pairs
+    where either is NaN are skipped (``skipna=True``, xarray's rule); a slice with no
+    pairs, or where x or y is constant, gives NaN.  Dtype as in :func:`cov`.
+
+    Parameters
+    ----------
+    x, y, axis, keepdims, split_every
+        As in :func:`comoments`.
+    skipna : bool, optional
+        Skip NaN pairs (default); ``False``: NaN where a slice holds a NaN.
+
+    Returns
+    -------
+    dask.array.Array
+
+    Examples
+    --------
+    >>> import numpy as np, numbadask
+    >>> x = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    >>> numbadask.corr(x, [[2.0, 4.0, 6.0], [3.0, 2.0, 1.0]], axis=1).compute()
+    array([ 1., -1.])
+    """
+    return _one_field("corr", x, y, axis, 0, skipna, keepdims, split_every)

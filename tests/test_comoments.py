@@ -1,0 +1,217 @@
+"""numbadask.comoments, cov and corr (issue 18 item 2): one read of two aligned arrays,
+against NumPy float64/longdouble references."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numbadask
+from numbadask import bivariate as cm
+
+
+def reference(x: np.ndarray, y: np.ndarray, axis, ddof=0, skipna=False) -> dict[str, np.ndarray]:
+    """The fields in long double, pairwise: NaN pairs dropped (skipna) or propagated."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.longdouble), np.asarray(y, dtype=np.longdouble))
+    valid = ~(np.isnan(x) | np.isnan(y))
+    n = valid.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = np.where(valid, x, 0).sum(axis=axis) / n
+        ym = np.where(valid, y, 0).sum(axis=axis) / n
+        xk = xm if axis is None else np.expand_dims(xm, axis)
+        yk = ym if axis is None else np.expand_dims(ym, axis)
+        dx, dy = np.where(valid, x - xk, 0), np.where(valid, y - yk, 0)
+        m2x, m2y, cxy = (dx * dx).sum(axis=axis), (dy * dy).sum(axis=axis), (dx * dy).sum(axis=axis)
+        out = {
+            "count": n,
+            "mean_x": xm,
+            "mean_y": ym,
+            "var_x": np.where(n - ddof > 0, m2x / (n - ddof), np.nan),
+            "var_y": np.where(n - ddof > 0, m2y / (n - ddof), np.nan),
+            "cov": cxy / n * (n / (n - ddof)),
+            "corr": cxy / np.sqrt(m2x * m2y),
+        }
+    if not skipna:
+        seen = x.size if axis is None else np.prod([x.shape[a] for a in np.atleast_1d(axis)])
+        for k in out:
+            if k != "count":
+                out[k] = np.where((n < seen) | (n == 0), np.nan, out[k])
+    else:
+        for k in out:
+            if k != "count":
+                out[k] = np.where(n == 0, np.nan, out[k])
+    return {k: np.asarray(v, dtype=np.float64) if k != "count" else np.asarray(v) for k, v in out.items()}
+
+
+def check(result: cm.ComomentsResult, ref: dict, rtol: float = 1e-12, atol: float = 0.0) -> None:
+    values = dask.compute(*result)
+    for field, value in zip(result._fields, values):
+        np.testing.assert_allclose(np.asarray(value, dtype=np.float64), ref[field].astype(np.float64), rtol=rtol, atol=atol, equal_nan=True, err_msg=field)
+
+
+def test_basic_matches_numpy(rng):
+    x = rng.normal(size=(30, 7))
+    y = 0.5 * x + rng.normal(size=(30, 7))
+    r = numbadask.comoments(da.from_array(x, chunks=(7, 3)), da.from_array(y, chunks=(7, 3)), axis=0)
+    assert r.count.dtype == np.int64 and r.cov.dtype == np.float64 and r.cov.shape == (7,)
+    c, corr, vx = dask.compute(r.cov, r.corr, r.var_x)
+    np.testing.assert_allclose(c, [np.cov(x[:, j], y[:, j], ddof=0)[0, 1] for j in range(7)], rtol=1e-12)
+    np.testing.assert_allclose(corr, [np.corrcoef(x[:, j], y[:, j])[0, 1] for j in range(7)], rtol=1e-12)
+    np.testing.assert_allclose(vx, x.var(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+def test_exact_on_offset_data(rng, dtype, axis):
+    """1e8 + small noise: every digit of the variances and covariance kept."""
+    x = (1e8 + rng.normal(scale=64.0, size=(400, 6))).astype(dtype)
+    y = (-3e8 + rng.normal(scale=64.0, size=(400, 6)) + x.astype(np.float64) * 0.01).astype(dtype)
+    r = numbadask.comoments(da.from_array(x, chunks=(37, 4)), da.from_array(y, chunks=(37, 4)), axis=axis, ddof=1)
+    check(r, reference(x, y, axis, ddof=1), rtol=1e-10)
+
+
+def test_one_graph_one_read(rng):
+    """Computing all seven fields together makes each block of x and y once."""
+    calls = []
+
+    def made(block):
+        calls.append(block.shape)
+        return block
+
+    base = rng.normal(size=(20, 4))
+    x = da.from_array(base, chunks=5).map_blocks(made, dtype=float)
+    y = (da.from_array(base, chunks=5) * 2.0 + 1.0).map_blocks(made, dtype=float)
+    r = numbadask.comoments(x, y, axis=0)
+    calls.clear()
+    values = dask.compute(*r, scheduler="sync")
+    assert len(calls) == 2 * x.npartitions
+    np.testing.assert_allclose(values[-1], 1.0)
+
+
+@pytest.mark.parametrize("skipna", [False, True])
+def test_nan_pairs(rng, skipna):
+    x = rng.normal(size=(12, 5))
+    y = rng.normal(size=(12, 5))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    y[rng.random(y.shape) < 0.2] = np.nan
+    x[:, 2] = np.nan  # no pairs at all
+    x[:11, 3] = np.nan  # one pair: var and cov with ddof=1 are NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warnings, as numbadask.moments
+        r = numbadask.comoments(da.from_array(x, chunks=(5, 2)), y, axis=0, ddof=1, skipna=skipna)
+        values = dask.compute(*r)
+    ref = reference(x, y, 0, ddof=1, skipna=skipna)
+    for field, value in zip(r._fields, values):
+        np.testing.assert_allclose(value, ref[field], rtol=1e-12, equal_nan=True, err_msg=field)
+
+
+def test_inf_gives_numpy_answers():
+    x = np.array([[1.0, np.inf, 2.0, 3.0], [np.inf, 1.0, 2.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+    y = np.array([[1.0, 2.0, 4.0, 3.0], [1.0, 2.0, 4.0, 3.0], [1.0, 2.0, -np.inf, 4.0]])
+    for chunks in [(3, 4), (1, 1), (2, 3)]:
+        r = numbadask.comoments(da.from_array(x, chunks=chunks), da.from_array(y, chunks=chunks), axis=1)
+        mx, my, vx, vy, c = dask.compute(r.mean_x, r.mean_y, r.var_x, r.var_y, r.cov)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(mx, x.mean(axis=1))
+            np.testing.assert_array_equal(my, y.mean(axis=1))
+            np.testing.assert_array_equal(vx, x.var(axis=1))
+            np.testing.assert_allclose(vy, y.var(axis=1), equal_nan=True)
+        assert np.isnan(c).tolist() == [True, True, True]
+        np.testing.assert_allclose(vy[:2], np.var([1.0, 2.0, 4.0, 3.0]))
+
+
+def test_empty_and_scalar():
+    r = numbadask.comoments(np.empty((0, 3)), np.empty((0, 3)), axis=0)
+    count, mean, cov = dask.compute(r.count, r.mean_x, r.cov)
+    assert count.tolist() == [0, 0, 0] and np.isnan(mean).all() and np.isnan(cov).all()
+    r = numbadask.comoments(np.float64(2.0), 3)
+    assert dask.compute(r.count, r.mean_x, r.mean_y, r.var_x) == (1, 2.0, 3.0, 0.0)
+
+
+def test_broadcasting_and_mismatched_chunks(rng):
+    x = rng.normal(size=(10, 6))
+    y = rng.normal(size=(6,))
+    r = numbadask.comoments(da.from_array(x, chunks=(3, 4)), da.from_array(y, chunks=5), axis=1)
+    check(r, reference(x, y, 1))
+    r = numbadask.comoments(da.from_array(x, chunks=(3, 4)), da.from_array(x[::-1].copy(), chunks=(4, 1)), axis=(0,), keepdims=True)
+    assert r.cov.shape == (1, 6)
+    ref = reference(x, x[::-1], 0)
+    np.testing.assert_allclose(r.cov.compute()[0], ref["cov"], rtol=1e-12)
+
+
+def test_integer_and_bool_accumulate_in_float64():
+    x = np.arange(2**40, 2**40 + 50, dtype=np.int64).reshape(10, 5)
+    y = (np.arange(50) % 3 == 0).reshape(10, 5)
+    r = numbadask.comoments(da.from_array(x, chunks=3), da.from_array(y, chunks=3), axis=0)
+    check(r, reference(x, y, 0), atol=1e-12)
+    assert numbadask.cov(x, y, axis=0).dtype == np.float64
+    assert numbadask.cov(x.astype(np.float32), np.float32(1) * y, axis=0).dtype == np.float32
+
+
+@pytest.mark.parametrize("value", [np.array([1j, 2j]), np.array(["2020-01-01"], dtype="datetime64[D]"), np.array([object()], dtype=object)])
+def test_unsupported_dtypes_raise(value):
+    with pytest.raises(TypeError, match=str(value.dtype).replace("[", r"\[").replace("]", r"\]")):
+        numbadask.comoments(value, np.ones(value.shape))
+    with pytest.raises(TypeError, match="y has dtype"):
+        numbadask.corr(np.ones(value.shape), value)
+
+
+def test_bad_ddof_and_axis():
+    with pytest.raises((TypeError, ValueError)):
+        numbadask.cov([1.0, 2.0], [1.0, 2.0], ddof="one")
+    with pytest.raises((ValueError, np.exceptions.AxisError)):
+        numbadask.cov([1.0, 2.0], [1.0, 2.0], axis=3)
+    with pytest.raises(ValueError):
+        numbadask.cov(np.ones(3), np.ones(4))
+
+
+def test_generic_path_matches_kernel(rng):
+    """The array-module state (CuPy chunks) equals the kernel's, on NumPy here."""
+    x = 1e6 + rng.normal(size=(9, 4, 5))
+    y = rng.normal(size=(9, 4, 5))
+    y[0, 0, 0] = np.nan
+    for axes in [(0,), (2,), (0, 2), (1,)]:
+        a, b = cm._block_state(x, y, axes), cm._generic_state(x, y, axes)
+        np.testing.assert_allclose(a.kx + a.mean_x, b.kx + b.mean_x, rtol=1e-14)
+        np.testing.assert_allclose(a.ky + a.mean_y, b.ky + b.mean_y, rtol=1e-14, atol=1e-14)
+        for field in ("count", "m2x", "m2y", "cxy", "seen"):
+            np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=1e-9, atol=1e-9, err_msg=str((axes, field)))
+
+
+def test_cov_corr_defaults_match_xarray_rules(rng):
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    x[3] = np.nan
+    keep = ~np.isnan(x)
+    np.testing.assert_allclose(numbadask.cov(x, y).compute(), np.cov(x[keep], y[keep])[0, 1], rtol=1e-12)
+    np.testing.assert_allclose(numbadask.corr(x, y).compute(), np.corrcoef(x[keep], y[keep])[0, 1], rtol=1e-12)
+    assert np.isnan(numbadask.cov(x, y, skipna=False).compute())
+
+
+shapes = st.lists(st.integers(1, 7), min_size=1, max_size=3).map(tuple)
+
+
+@given(
+    shape=shapes,
+    chunk=st.integers(1, 4),
+    data=st.data(),
+    dtype=st.sampled_from([np.float64, np.float32, np.int32, np.bool_]),
+    skipna=st.booleans(),
+    ddof=st.sampled_from([0, 1]),
+)
+def test_hypothesis_against_numpy(shape, chunk, data, dtype, skipna, ddof):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    axis = data.draw(st.one_of(st.none(), st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True).map(tuple)))
+    x = (rng.normal(size=shape) * 10 + 1e4).astype(dtype) if dtype != np.bool_ else rng.random(shape) < 0.5
+    y = rng.normal(size=shape).astype(np.float64)
+    if data.draw(st.booleans()):
+        y[rng.random(shape) < 0.3] = np.nan
+    ychunk = data.draw(st.integers(1, 4))
+    r = numbadask.comoments(da.from_array(x, chunks=chunk), da.from_array(y, chunks=ychunk), axis=axis, ddof=ddof, skipna=skipna, split_every=data.draw(st.sampled_from([None, 2, 3])))
+    check(r, reference(x, y, axis, ddof=ddof, skipna=skipna), rtol=1e-8, atol=1e-9)
