@@ -151,7 +151,8 @@ def test_integer_and_bool_accumulate_in_float64():
     r = numbadask.comoments(da.from_array(x, chunks=3), da.from_array(y, chunks=3), axis=0)
     check(r, reference(x, y, 0), atol=1e-12)
     assert numbadask.cov(x, y, axis=0).dtype == np.float64
-    assert numbadask.cov(x.astype(np.float32), np.float32(1) * y, axis=0).dtype == np.float32
+    assert numbadask.cov(x.astype(np.float32), np.float32(1) * y, axis=0).dtype == np.float64  # as np.cov
+    assert numbadask.corr(x.astype(np.float32), np.float32(1) * y, axis=0).dtype == np.float32
 
 
 @pytest.mark.parametrize("value", [np.array([1j, 2j]), np.array(["2020-01-01"], dtype="datetime64[D]"), np.array([object()], dtype=object)])

@@ -369,3 +369,63 @@ def test_dask_of_cupy():
         computed = got.compute()
         host = computed.copy(data={n: cupy.asnumpy(v.data) if hasattr(v.data, "get") else v.data for n, v in computed.data_vars.items()})
         xr.testing.assert_allclose(host, getattr(ds, method)("time"), rtol=1e-5)
+
+
+# --- two arrays in one read: cov and corr (issue 18 item 2) ---------------------------
+
+
+def make_pair(chunked: bool) -> tuple[xr.DataArray, xr.DataArray]:
+    rng = np.random.default_rng(180)
+    nt, ny, nx = 9, 3, 4
+    u = 1e4 + rng.normal(size=(nt, ny, nx))
+    v = 0.3 * u + rng.normal(size=(nt, ny, nx))
+    u[rng.random(u.shape) < 0.15] = np.nan
+    v[rng.random(v.shape) < 0.15] = np.nan
+    u[:, 0, 0] = np.nan  # no pairs
+    v[:, 1, 1] = 2.0  # constant: corr NaN
+    coords = {"time": np.arange(nt), "lat": [-10.0, 0.0, 10.0], "lon": np.arange(nx) * 5.0, "label": ("lat", ["s", "e", "n"])}
+    a = xr.DataArray(u, dims=("time", "lat", "lon"), coords=coords, name="u", attrs={"units": "m/s"})
+    # v: another dimension order, one time step fewer (the inner join drops it)
+    b = xr.DataArray(v, dims=("time", "lat", "lon"), coords=coords, name="v").isel(time=slice(1, None)).transpose("lon", "time", "lat")
+    if chunked:
+        a, b = a.chunk({"time": 4, "lat": 2}), b.chunk({"time": 3})
+    return a, b
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["numpy", "dask"])
+@pytest.mark.parametrize("dim", ["time", ["time", "lon"], None, ...], ids=["str", "list", "None", "ellipsis"])
+def test_cov_corr_match_xarray(chunked, dim):
+    a, b = make_pair(chunked)
+    for ddof in (0, 1):
+        expected = xr.cov(a, b, dim=dim, ddof=ddof)
+        got = a.nd.cov(b, dim, ddof=ddof)
+        assert _is_dask_backed(got) == chunked
+        xr.testing.assert_allclose(got.compute(), expected.compute(), rtol=1e-10)
+        assert got.dims == expected.dims and got.name == expected.name and got.attrs == expected.attrs
+    expected = xr.corr(a, b, dim=dim)
+    got = a.nd.corr(b, dim)
+    xr.testing.assert_allclose(got.compute(), expected.compute(), rtol=1e-10)
+    assert got.dtype == expected.dtype and _is_dask_backed(got) == chunked
+
+
+def test_cov_corr_float32_and_broadcast():
+    a, b = make_pair(True)
+    a32 = a.astype(np.float32)
+    xr.testing.assert_allclose(a32.nd.cov(b.astype(np.float32), "time").compute(), xr.cov(a32, b.astype(np.float32), "time").compute(), rtol=1e-5)
+    assert a32.nd.cov(b.astype(np.float32), "time").dtype == xr.cov(a32, b.astype(np.float32), "time").dtype
+    series = b.isel(lat=0, lon=0, drop=True)  # broadcast against every (lat, lon)
+    xr.testing.assert_allclose(a.nd.corr(series, "time").compute(), xr.corr(a, series, "time").compute(), rtol=1e-10)
+
+
+def test_cov_bad_input():
+    a, _ = make_pair(False)
+    with pytest.raises(ValueError, match="not found"):
+        a.nd.cov(a, "depth")
+    with pytest.raises(TypeError, match="DataArray"):
+        a.nd.corr(a.values, "time")
+    with pytest.raises(TypeError, match="complex128"):
+        a.nd.cov(a * 1j, "time")
+
+
+def _is_dask_backed(obj: xr.DataArray) -> bool:
+    return isinstance(obj.variable.data, da.Array)

@@ -331,7 +331,8 @@ def _one_field(field: str, x: Any, y: Any, axis: Axis, ddof: float, skipna: bool
     axes = normalize_axes(axis, x.ndim)
     ddof = check_ddof(ddof)
     state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
-    dtype = _float_dtype(x.dtype, y.dtype)
+    # np.cov and xr.cov give float64 for any input; corr, like xr.corr, the mean's dtype.
+    dtype = np.dtype(np.float64) if field == "cov" else _float_dtype(x.dtype, y.dtype)
     return _fields(state, x, axes, ddof, bool(skipna), bool(keepdims), (field,), dtype)[field]
 
 
@@ -343,8 +344,7 @@ def cov(
     One read of x and y (see :func:`comoments`, whose ``cov`` field this is): pairs where
     either is NaN are skipped (``skipna=True``, xarray's rule), the divisor is
     ``n - ddof`` with ``ddof=1`` by default as in xarray; slices with no pairs give NaN.
-    The result has the floating dtype NumPy's mean gives for x and y together (float32
-    for float32 data, float64 for integers), though it is computed in float64.
+    The result is float64 for any input, as from :func:`numpy.cov` and :func:`xarray.cov`.
 
     Parameters
     ----------
@@ -373,7 +373,9 @@ def corr(x: Any, y: Any, axis: Axis = None, skipna: bool = True, keepdims: bool 
 
     One read of x and y (see :func:`comoments`, whose ``corr`` field this is): pairs
     where either is NaN are skipped (``skipna=True``, xarray's rule); a slice with no
-    pairs, or where x or y is constant, gives NaN.  Dtype as in :func:`cov`.
+    pairs, or where x or y is constant, gives NaN.  The result has the floating dtype
+    NumPy's mean gives for x and y together (float32 for float32 data, as
+    :func:`xarray.corr`; float64 for integers), though it is computed in float64.
 
     Parameters
     ----------

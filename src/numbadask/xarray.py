@@ -539,6 +539,106 @@ class DataArrayAccessor(_Accessor):
     )
 
 
+    def _pairwise(self, func: Callable[..., Any], other: Any, dim: Any, split_every: Any, **kwargs: Any) -> Any:
+        """``func(x, y, axis=...)`` of this DataArray and ``other``, aligned (inner join)
+        and broadcast as :func:`xarray.cov` does, reducing ``dim`` (None or ``...``:
+        every dimension)."""
+        if not isinstance(other, xr.DataArray):
+            raise TypeError(f"other must be an xarray.DataArray, not {type(other).__name__}")
+        a, b = xr.align(self._obj, other, join="inner", copy=False)
+        a, b = xr.broadcast(a, b)
+        if dim is None or dim is ...:
+            dims = list(a.dims)
+        elif isinstance(dim, str) or not isinstance(dim, Iterable):
+            dims = [dim]
+        else:
+            dims = list(dim)
+        missing = [d for d in dims if d not in a.dims]
+        if missing:
+            raise ValueError(f"Dimensions {missing} not found in data dimensions {a.dims}")
+        eager = not (_is_dask(a.variable.data) or _is_dask(b.variable.data))
+        axis = tuple(range(-len(dims), 0))
+
+        def apply(x: Any, y: Any) -> Any:
+            return func(x, y, axis=axis, split_every=split_every, **kwargs)
+
+        # xr.cov/xr.corr keep the first array's attributes unless keep_attrs=False is set.
+        keep = xr.get_options()["keep_attrs"] is not False
+        out = xr.apply_ufunc(apply, a, b, input_core_dims=[dims, dims], dask="allowed", keep_attrs="override" if keep else False)
+        out.name = a.name if a.name == b.name else None  # xarray's rule for binary results
+        if eager:
+            (value,) = _compute_together([out.variable.data])
+            out = out.copy(data=value)
+        return out
+
+    def cov(self, other: Any, dim: Any = None, *, ddof: int = 1, split_every: Any = None) -> Any:
+        """Covariance with ``other`` along ``dim`` (:func:`xarray.cov`), one read of both.
+
+        :func:`numbadask.cov`: the two DataArrays are aligned (inner join) and broadcast
+        as xarray does; pairs where either is NaN are skipped; the divisor is
+        ``n - ddof`` (default 1, as xarray's).  NumPy in, NumPy out; Dask in, Dask out.
+
+        Parameters
+        ----------
+        other : xarray.DataArray
+        dim : str, list of str, ``...`` or None
+            Dimensions to reduce; None or ``...``: all of them.
+        ddof : int, optional
+            Delta degrees of freedom (default 1).
+        split_every : int or dict, optional
+            Fan-in of the merge tree.
+
+        Returns
+        -------
+        xarray.DataArray
+            float64, with the coordinates of the kept dimensions, no name, and this
+            DataArray's attributes unless ``xr.set_options(keep_attrs=False)`` (as
+            xr.cov).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, numbadask.xarray
+        >>> a = xr.DataArray([[1.0, 2.0, 3.0], [1.0, np.nan, 3.0]], dims=("x", "time"))
+        >>> b = xr.DataArray([[2.0, 4.0, 7.0], [3.0, 2.0, 1.0]], dims=("x", "time"))
+        >>> a.nd.cov(b, "time").values
+        array([ 2.5, -2. ])
+        """
+        from . import bivariate
+
+        return self._pairwise(bivariate.cov, other, dim, split_every, ddof=ddof)
+
+    def corr(self, other: Any, dim: Any = None, *, split_every: Any = None) -> Any:
+        """Pearson correlation with ``other`` along ``dim`` (:func:`xarray.corr`), one read
+        of both.
+
+        :func:`numbadask.corr`, aligned, broadcast and NaN-skipping as in :meth:`cov`;
+        constant slices and slices with no pairs give NaN.
+
+        Parameters
+        ----------
+        other : xarray.DataArray
+        dim : str, list of str, ``...`` or None
+            Dimensions to reduce; None or ``...``: all of them.
+        split_every : int or dict, optional
+            Fan-in of the merge tree.
+
+        Returns
+        -------
+        xarray.DataArray
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, numbadask.xarray
+        >>> a = xr.DataArray([[1.0, 2.0, 3.0], [1.0, np.nan, 3.0]], dims=("x", "time"))
+        >>> b = xr.DataArray([[2.0, 4.0, 6.0], [3.0, 2.0, 1.0]], dims=("x", "time"))
+        >>> a.nd.corr(b, "time").values
+        array([ 1., -1.])
+        """
+        from . import bivariate
+
+        return self._pairwise(bivariate.corr, other, dim, split_every)
+
+
 @xr.register_dataset_accessor("nd")
 class DatasetAccessor(_Accessor):
     """numbadask's reductions of a :class:`xarray.Dataset`: ``ds.nd.mean("time")``.
