@@ -216,3 +216,54 @@ def test_hypothesis_against_numpy(shape, chunk, data, dtype, skipna, ddof):
     ychunk = data.draw(st.integers(1, 4))
     r = numbadask.comoments(da.from_array(x, chunks=chunk), da.from_array(y, chunks=ychunk), axis=axis, ddof=ddof, skipna=skipna, split_every=data.draw(st.sampled_from([None, 2, 3])))
     check(r, reference(x, y, axis, ddof=ddof, skipna=skipna), rtol=1e-8, atol=1e-9)
+
+
+# --- average ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 2), (2, 0), -1])
+@pytest.mark.parametrize("full_weights", [True, False])
+def test_average_matches_numpy(rng, axis, full_weights):
+    a = 1e8 + rng.normal(size=(6, 5, 4))
+    if full_weights or axis is None:
+        w = rng.random(a.shape)
+    else:
+        w = rng.random(tuple(a.shape[ax] for ax in np.atleast_1d(axis)))
+    avg, scl = numbadask.average(da.from_array(a, chunks=(4, 2, 3)), axis=axis, weights=w, returned=True)
+    ref_avg, ref_scl = np.average(a, axis=axis, weights=w, returned=True)
+    got_avg, got_scl = dask.compute(avg, scl)
+    np.testing.assert_allclose(got_avg, ref_avg, rtol=1e-14)
+    np.testing.assert_allclose(got_scl, ref_scl, rtol=1e-13)
+    assert got_avg.shape == np.shape(ref_avg) and got_scl.shape == np.shape(ref_scl)
+    np.testing.assert_allclose(numbadask.average(a, axis=axis, weights=w, keepdims=True).compute(), np.average(a, axis=axis, weights=w, keepdims=True), rtol=1e-14)
+
+
+def test_average_dtypes_and_no_weights(rng):
+    a = rng.integers(0, 10, size=(5, 3))
+    w = rng.random(5).astype(np.float32)
+    assert numbadask.average(a, axis=0, weights=w).dtype == np.average(a, axis=0, weights=w).dtype == np.float64
+    a32 = a.astype(np.float32)
+    got = numbadask.average(a32, axis=0, weights=w)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.compute(), np.average(a32, axis=0, weights=w), rtol=1e-6)
+    avg, scl = numbadask.average(a32, axis=1, returned=True)
+    ref_avg, ref_scl = np.average(a32, axis=1, returned=True)
+    np.testing.assert_allclose(avg.compute(), ref_avg, rtol=1e-6)
+    np.testing.assert_array_equal(scl.compute(), ref_scl)
+    assert avg.dtype == ref_avg.dtype and scl.dtype == ref_scl.dtype
+    x = np.array([1.0, np.nan, 3.0])
+    assert np.isnan(numbadask.average(x, weights=[1.0, 1.0, 1.0]).compute())  # NaN propagates, as NumPy
+
+
+def test_average_errors_as_numpy():
+    a = np.ones((3, 4))
+    with pytest.raises(TypeError, match="Axis must be specified"):
+        numbadask.average(a, weights=np.ones(4))
+    with pytest.raises(ValueError, match="Shape of weights must be consistent"):
+        numbadask.average(a, axis=0, weights=np.ones(4))
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        numbadask.average(a, axis=1, weights=np.array([1.0, -1.0, 0.0, 0.0])).compute()
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        np.average(a, axis=1, weights=np.array([1.0, -1.0, 0.0, 0.0]))
+    with pytest.raises(TypeError, match="complex128"):
+        numbadask.average(a * 1j, axis=0)

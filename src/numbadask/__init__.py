@@ -17,7 +17,7 @@ numba_cache.install()
 from importlib.metadata import PackageNotFoundError, version
 
 from .accelerate import accelerate
-from .bivariate import ComomentsResult, comoments, corr, cov
+from .bivariate import ComomentsResult, average, comoments, corr, cov
 from .custom import CustomReduction, reduction
 from .extremes import max, min, nanmax, nanmin, ptp
 from .indices import argmax, argmin, nanargmax, nanargmin
@@ -41,6 +41,7 @@ __all__ = [
     "accelerate",
     "argmax",
     "argmin",
+    "average",
     "cluster",
     "comoments",
     "connect",

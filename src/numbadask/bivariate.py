@@ -396,3 +396,146 @@ def corr(x: Any, y: Any, axis: Axis = None, skipna: bool = True, keepdims: bool 
     array([ 1., -1.])
     """
     return _one_field("corr", x, y, axis, 0, skipna, keepdims, split_every)
+
+
+# --- weighted sums: average and the accessor's weighted ----------------------------
+
+
+class WeightedState(NamedTuple):
+    """sum(w * a) and sum(w) per output position (float64, keepdims shape)."""
+
+    swa: Any
+    sw: Any
+
+
+def _weighted_chunk(a: Any, w: Any, axes: tuple[int, ...], skip: bool = False) -> WeightedState:
+    """sum(w * a) and sum(w) of one block of a and its aligned block of weights (``skip``:
+    leaving out the elements where a is NaN)."""
+    from . import cpu_comoments
+
+    if type(a) is not np.ndarray or type(w) is not np.ndarray:  # CuPy: array-module code
+        xp = array_module(a)
+        a, w = a.astype(xp.float64), w.astype(xp.float64)
+        if skip:
+            keep = ~xp.isnan(a)
+            a, w = xp.where(keep, a, 0.0), xp.where(keep, w, 0.0)
+        return WeightedState((w * a).sum(axis=axes, keepdims=True), w.sum(axis=axes, keepdims=True))
+    shape = _keepdims_shape(a.shape, axes)
+    a2, rows = _two_d(a, axes)
+    w2, _ = _two_d(w, axes)
+    kernel = cpu_comoments.weighted_rows if rows else cpu_comoments.weighted_columns
+    swa, sw = kernel(a2, w2, bool(skip))
+    return WeightedState(swa.reshape(shape), sw.reshape(shape))
+
+
+def merge_weighted(states: list[WeightedState], axis: Any = None, keepdims: bool = True) -> WeightedState:
+    """Add the weighted sums of blocks that share output positions, in their order."""
+    swa, sw = states[0]
+    for other in states[1:]:
+        swa, sw = swa + other.swa, sw + other.sw
+    return WeightedState(swa, sw)
+
+
+def weighted_sums(a: da.Array, w: da.Array, axes: tuple[int, ...], skip: bool, split_every: SplitEvery) -> da.Array:
+    """The merged :class:`WeightedState` blocks of aligned ``a`` and ``w`` over ``axes``."""
+    chunk = functools.partial(_weighted_chunk, skip=skip)
+    return _state_graph(a, w, axes, split_every, "weighted-skip" if skip else "weighted", chunk, merge_weighted)
+
+
+def _weighted_finish(block: WeightedState, field: str, dtype: np.dtype, axes: tuple[int, ...], keepdims: bool, zero: str) -> Any:
+    """``field`` ("mean", "sum" or "weights") of a merged block; ``zero``: what a zero sum
+    of weights gives to the mean, "raise" (np.average's ZeroDivisionError) or "nan"."""
+    xp = array_module(block.sw)
+    if zero == "raise" and bool((block.sw == 0.0).any()):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    if field == "sum":
+        value = block.swa
+    elif field == "weights":
+        value = block.sw
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = xp.where(block.sw == 0.0, np.nan, block.swa / block.sw)
+    return drop_axes(value.astype(dtype), axes, keepdims)
+
+
+def weighted_field(state: da.Array, like: da.Array, field: str, dtype: np.dtype, axes: tuple[int, ...], keepdims: bool, zero: str) -> da.Array:
+    """One result of :func:`weighted_sums`' states, as a Dask array."""
+    out_ndim = like.ndim if keepdims else like.ndim - len(axes)
+    finish = functools.partial(_weighted_finish, field=field, dtype=dtype, axes=axes, keepdims=keepdims, zero=zero)
+    return graph.finish_blocks(state, f"weighted-numbadask-{field}", finish, axes, keepdims, _result_meta(like, out_ndim, dtype))
+
+
+def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = False, keepdims: bool = False, split_every: SplitEvery = None) -> Any:
+    """Weighted average along ``axis`` (:func:`numpy.average`), one read of a and weights.
+
+    NumPy's rules: ``weights`` has the shape of ``a``, or (with ``axis`` given) the
+    shape of ``a`` along ``axis`` (``TypeError`` without ``axis``, ``ValueError`` for any
+    other shape, NumPy's messages); the result dtype is ``np.result_type(a, weights)``,
+    float64 at least for integer or bool ``a``; NaN propagates.  Each block of a and its
+    aligned block of weights are reduced together by one ``@numba.njit`` kernel to
+    sum(w * a) and sum(w), in float64, merged in a fixed-order tree.  A zero sum of
+    weights raises NumPy's ``ZeroDivisionError("Weights sum to zero, can't be
+    normalized")``, when the result is computed (the result is lazy).  Without
+    ``weights``: :func:`numbadask.mean`.  CuPy chunks are reduced by array-module
+    operations (correct, not one kernel).  Complex, object and datetime data raise
+    ``TypeError``.
+
+    Parameters
+    ----------
+    a : array_like
+        Dask, NumPy or CuPy array of bool, integer or real floating dtype.
+    axis : None, int or tuple of ints, optional
+        Axes to average over (default: all).
+    weights : array_like, optional
+        Weights of the values of ``a`` (shape rules above).
+    returned : bool, optional
+        Also return the sum of the weights, broadcast to the average's shape.
+    keepdims : bool, optional
+        Keep the reduced axes with size one.
+    split_every : int or dict, optional
+        Fan-in of the merge tree, as in :func:`numbadask.sum`.
+
+    Returns
+    -------
+    dask.array.Array, or (average, sum_of_weights) with ``returned``
+        Lazy arrays of one graph.
+
+    Examples
+    --------
+    >>> import dask, numpy as np, numbadask
+    >>> a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> avg, scl = numbadask.average(a, axis=1, weights=[1.0, 0.0, 3.0], returned=True)
+    >>> dask.compute(avg, scl)
+    (array([2.5, 5.5]), array([4., 4.]))
+    """
+    import dask.array as da
+
+    from .sums import mean
+
+    from numpy.lib.array_utils import normalize_axis_tuple
+
+    x = _as_dask(a, "average", "a")
+    # In the order given, as np.average checks and lays out the weights.
+    axes = normalize_axis_tuple(axis, x.ndim, argname="axis") if axis is not None else None
+    if weights is None:
+        avg = mean(x, axis=axes, keepdims=keepdims, split_every=split_every)
+        if not returned:
+            return avg
+        scale = x.size / max(math.prod(avg.shape), 1) if x.size else 0.0
+        return avg, da.full(avg.shape, scale, dtype=avg.dtype, chunks=avg.chunks)
+    w = _as_dask(weights, "average", "weights")
+    dtype = np.result_type(x.dtype, w.dtype, "f8") if x.dtype.kind in "biu" else np.result_type(x.dtype, w.dtype)
+    if x.shape != w.shape:
+        if axes is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        if w.shape != tuple(x.shape[ax] for ax in axes):
+            raise ValueError("Shape of weights must be consistent with shape of a along specified axis.")
+        w = w.transpose(tuple(int(i) for i in np.argsort(axes)))
+        w = w.reshape(tuple((s if ax in axes else 1) for ax, s in enumerate(x.shape)))
+    x, w = _aligned(x, w, "average", ("a", "weights"))
+    axes = normalize_axes(axes, x.ndim)
+    state = weighted_sums(x, w, axes, False, split_every)
+    avg = weighted_field(state, x, "mean", dtype, axes, bool(keepdims), "raise")
+    if not returned:
+        return avg
+    return avg, weighted_field(state, x, "weights", dtype, axes, bool(keepdims), "raise")

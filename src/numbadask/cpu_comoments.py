@@ -138,8 +138,9 @@ def comoments_columns(x, y):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def weighted_rows(a, w):  # type: ignore[no-untyped-def]
-    """Per row of the 2-D ``a`` and ``w``: sum(w * a) and sum(w), in float64."""
+def weighted_rows(a, w, skip):  # type: ignore[no-untyped-def]
+    """Per row of the 2-D ``a`` and ``w``: sum(w * a) and sum(w), in float64; ``skip``:
+    leaving out the elements where ``a`` is NaN (xarray's weighted, skipna)."""
     m, length = a.shape
     swa = np.zeros(m)
     sw = np.zeros(m)
@@ -147,8 +148,11 @@ def weighted_rows(a, w):  # type: ignore[no-untyped-def]
         s1 = 0.0
         s0 = 0.0
         for i in range(length):
+            v = np.float64(a[j, i])
+            if skip and np.isnan(v):
+                continue
             wi = np.float64(w[j, i])
-            s1 += wi * np.float64(a[j, i])
+            s1 += wi * v
             s0 += wi
         swa[j] = s1
         sw[j] = s0
@@ -156,14 +160,17 @@ def weighted_rows(a, w):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def weighted_columns(a, w):  # type: ignore[no-untyped-def]
-    """Per column of the 2-D ``a`` and ``w``: sum(w * a) and sum(w), in float64."""
+def weighted_columns(a, w, skip):  # type: ignore[no-untyped-def]
+    """Per column of the 2-D ``a`` and ``w``: as :func:`weighted_rows`."""
     length, m = a.shape
     swa = np.zeros(m)
     sw = np.zeros(m)
     for i in range(length):
         for j in range(m):
+            v = np.float64(a[i, j])
+            if skip and np.isnan(v):
+                continue
             wi = np.float64(w[i, j])
-            swa[j] += wi * np.float64(a[i, j])
+            swa[j] += wi * v
             sw[j] += wi
     return swa, sw

@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 from . import extremes, indices, sums, variances
 from .custom import CustomReduction
 
-__all__ = ["DataArrayAccessor", "DatasetAccessor"]
+__all__ = ["DataArrayAccessor", "DatasetAccessor", "NdWeighted"]
 
 #: Dtype kinds numbadask's kernels reduce: bool, signed and unsigned integers, floats.
 _KERNEL_KINDS = "biuf"
@@ -246,6 +246,104 @@ _EXAMPLE_ARRAY = """    >>> import numpy as np, xarray as xr, numbadask.xarray
     >>> a = xr.DataArray([[1.0, 5.0, np.nan], [3.0, 2.0, 4.0]], dims=("y", "x"))"""
 
 
+def _weight_check(w: Any) -> Any:
+    if np.isnan(w).any():
+        raise ValueError("`weights` cannot contain missing values. Missing values can be replaced by `weights.fillna(0)`.")
+    return w
+
+
+def _weighted_array(arr: Any, weights: Any, dim: Any, skipna: bool | None, keep_attrs: bool | None, field: str, split_every: Any) -> Any:
+    """``arr.weighted(weights).<field>(dim)`` of one DataArray by numbadask's kernel: sum
+    of w * a and of w (over the non-NaN a) in one read; xarray's own for what it does not
+    reduce (non-numeric dtypes, a variable without the reduced dimensions, and integer
+    weighted sums of integers, which xarray keeps exact in int64)."""
+    from . import bivariate
+
+    every = dim is None or dim is ...
+    dims = list(dict.fromkeys((*arr.dims, *weights.dims))) if every else [dim] if isinstance(dim, str) or not isinstance(dim, Iterable) else list(dim)
+    missing = [d for d in dims if d not in arr.dims and d not in weights.dims]
+    integer_sum = field == "sum" and arr.dtype.kind in "biu" and weights.dtype.kind in "biu"
+    if missing or integer_sum or arr.dtype.kind not in _KERNEL_KINDS or weights.dtype.kind not in _KERNEL_KINDS or not any(d in arr.dims for d in dims):
+        return getattr(arr.weighted(weights), field)(dim=dim, skipna=skipna, keep_attrs=keep_attrs)
+    skip = bool(skipna) if skipna is not None else arr.dtype.kind == "f"
+    a, w = xr.align(arr, weights, join="inner", copy=False)
+    a, w = xr.broadcast(a, w)
+    dtype = np.result_type(arr.dtype, weights.dtype)
+    if field == "mean" or dtype.kind != "f":
+        dtype = np.result_type(dtype, np.float64) if dtype.kind != "f" else dtype
+    axis = tuple(range(-len(dims), 0))
+
+    def apply(x: Any, y: Any) -> Any:
+        x, y = bivariate._aligned(x, y, f"weighted {field}", ("data", "weights"))
+        axes = tuple(range(x.ndim - len(dims), x.ndim))
+        state = bivariate.weighted_sums(x, y, axes, skip, split_every)
+        return bivariate.weighted_field(state, x, field, dtype, axes, False, "nan")
+
+    keep = xr.get_options()["keep_attrs"] if keep_attrs is None else keep_attrs
+    out = xr.apply_ufunc(apply, a, w, input_core_dims=[dims, dims], dask="allowed", keep_attrs="override" if keep is True else False)
+    out.name = arr.name
+    return out
+
+
+class NdWeighted:
+    """``obj.nd.weighted(weights)``: weighted ``mean`` and ``sum`` like xarray's
+    ``obj.weighted(weights)``, each one read of the data and the weights.
+
+    xarray's rules: ``weights`` a DataArray without missing values (``ValueError``,
+    xarray's message: for Dask-backed weights when computed); NaN in the data skipped
+    for float data (``skipna=None``); the mean divides by the sum of the weights of the
+    non-NaN values, NaN where that is 0; ``dim=None`` reduces every dimension;
+    on a Dataset every data variable, in one graph.  Reduced in float64 by one
+    ``@numba.njit`` kernel per block pair (:func:`numbadask.average`'s); integer
+    weighted sums of integers and non-numeric data are handed to xarray's own.
+    """
+
+    def __init__(self, accessor: _Accessor, weights: Any) -> None:
+        if not isinstance(weights, xr.DataArray):
+            raise ValueError("`weights` must be a DataArray")
+        if _is_dask(weights.variable.data):
+            weights = weights.copy(data=weights.data.map_blocks(_weight_check, dtype=weights.dtype))
+        elif weights.dtype.kind in "fc":
+            _weight_check(weights.values)
+        self._accessor, self._weights = accessor, weights
+
+    def _reduce(self, field: str, dim: Any, skipna: bool | None, keep_attrs: bool | None, split_every: Any) -> Any:
+        obj, weights = self._accessor._obj, self._weights
+        args = (weights, dim, skipna, keep_attrs, field, split_every)
+        if isinstance(obj, xr.DataArray):
+            result = _weighted_array(obj, *args)
+        else:
+            result = obj.map(lambda v: _weighted_array(v, *args), keep_attrs=keep_attrs)
+        eager = set() if _is_dask(weights.variable.data) else self._accessor._eager_names()
+        return self._accessor._materialize(result, eager)
+
+    def mean(self, dim: Any = None, *, skipna: bool | None = None, keep_attrs: bool | None = None, split_every: Any = None) -> Any:
+        """Weighted mean along ``dim`` (xarray's ``weighted(w).mean``).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, numbadask.xarray
+        >>> a = xr.DataArray([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]], dims=("x", "time"))
+        >>> w = xr.DataArray([1.0, 2.0, 1.0], dims="time")
+        >>> a.nd.weighted(w).mean("time").values
+        array([2., 5.])
+        """
+        return self._reduce("mean", dim, skipna, keep_attrs, split_every)
+
+    def sum(self, dim: Any = None, *, skipna: bool | None = None, keep_attrs: bool | None = None, split_every: Any = None) -> Any:
+        """Weighted sum along ``dim`` (xarray's ``weighted(w).sum``).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, numbadask.xarray
+        >>> a = xr.DataArray([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]], dims=("x", "time"))
+        >>> w = xr.DataArray([1.0, 2.0, 1.0], dims="time")
+        >>> a.nd.weighted(w).sum("time").values
+        array([ 4., 20.])
+        """
+        return self._reduce("sum", dim, skipna, keep_attrs, split_every)
+
+
 class _Accessor:
     """What the DataArray and Dataset accessors share: the reduction methods."""
 
@@ -285,6 +383,20 @@ class _Accessor:
 
     def _method(self, name: str, dim: Any, skipna: Any, keep_attrs: Any, keepdims: bool, split_every: Any, device: str, numeric_only: bool, **kwargs: Any) -> Any:
         return self._apply(_reducer(name), dim, keep_attrs, keepdims, numeric_only, skipna=skipna, split_every=split_every, device=device, **kwargs)
+
+    def weighted(self, weights: Any) -> NdWeighted:
+        """Weighted ``mean`` and ``sum`` like xarray's ``weighted``: ``obj.nd.weighted(w).mean("time")``.
+
+        See :class:`NdWeighted`.
+
+        Examples
+        --------
+        >>> import xarray as xr, numbadask.xarray
+        >>> ds = xr.Dataset({"t": ("time", [1.0, 2.0, 4.0])})
+        >>> float(ds.nd.weighted(xr.DataArray([1.0, 1.0, 2.0], dims="time")).mean("time")["t"])
+        2.75
+        """
+        return NdWeighted(self, weights)
 
     # --- the family -------------------------------------------------------------------
 
