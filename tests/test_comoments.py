@@ -267,3 +267,29 @@ def test_average_errors_as_numpy():
         np.average(a, axis=1, weights=np.array([1.0, -1.0, 0.0, 0.0]))
     with pytest.raises(TypeError, match="complex128"):
         numbadask.average(a * 1j, axis=0)
+
+
+# --- product_means: the quadratic means in one pass -------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_product_means_on_offset_data(rng, dtype):
+    u = (1e4 + rng.normal(size=(300, 5))).astype(dtype)
+    v = (-2e4 + rng.normal(size=(300, 5))).astype(dtype)
+    r = numbadask.product_means(da.from_array(u, chunks=(31, 2)), da.from_array(v, chunks=(17, 5)), axis=0)
+    uu, vv, uv = dask.compute(*r)
+    ul, vl = u.astype(np.longdouble), v.astype(np.longdouble)
+    np.testing.assert_allclose(uu, (ul * ul).mean(axis=0).astype(np.float64), rtol=1e-14)
+    np.testing.assert_allclose(vv, (vl * vl).mean(axis=0).astype(np.float64), rtol=1e-14)
+    np.testing.assert_allclose(uv, (ul * vl).mean(axis=0).astype(np.float64), rtol=1e-14)
+
+
+def test_product_means_nan_pairs(rng):
+    u = rng.normal(size=(20, 3))
+    v = rng.normal(size=(20, 3))
+    u[2, 0] = v[5, 0] = np.nan
+    uu, vv, uv = dask.compute(*numbadask.product_means(u, v, axis=0, skipna=True))
+    keep = ~(np.isnan(u[:, 0]) | np.isnan(v[:, 0]))
+    np.testing.assert_allclose([uu[0], vv[0], uv[0]], [(u[keep, 0] ** 2).mean(), (v[keep, 0] ** 2).mean(), (u[keep, 0] * v[keep, 0]).mean()], rtol=1e-13)
+    np.testing.assert_allclose(uv[1:], (u[:, 1:] * v[:, 1:]).mean(axis=0), rtol=1e-13)
+    assert np.isnan(dask.compute(*numbadask.product_means(u, v, axis=0))[0][0])

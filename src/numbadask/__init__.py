@@ -17,7 +17,7 @@ numba_cache.install()
 from importlib.metadata import PackageNotFoundError, version
 
 from .accelerate import accelerate
-from .bivariate import ComomentsResult, average, comoments, corr, cov
+from .bivariate import ComomentsResult, ProductMeans, average, comoments, corr, cov, product_means
 from .custom import CustomReduction, reduction
 from .extremes import max, min, nanmax, nanmin, ptp
 from .indices import argmax, argmin, nanargmax, nanargmin
@@ -37,6 +37,7 @@ __all__ = [
     "CustomReduction",
     "GPUUnavailableError",
     "MomentsResult",
+    "ProductMeans",
     "__version__",
     "accelerate",
     "argmax",
@@ -60,6 +61,7 @@ __all__ = [
     "nanstd",
     "nansum",
     "nanvar",
+    "product_means",
     "ptp",
     "reduction",
     "std",

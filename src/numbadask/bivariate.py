@@ -539,3 +539,69 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
     if not returned:
         return avg
     return avg, weighted_field(state, x, "weights", dtype, axes, bool(keepdims), "raise")
+
+
+# --- means of products: mean(x*x), mean(y*y), mean(x*y) in one pass --------------------
+
+
+class ProductMeans(NamedTuple):
+    """The lazy results of :func:`product_means`; they share one graph (one read)."""
+
+    xx: Any
+    yy: Any
+    xy: Any
+
+
+def _product_finish(block: CoState, field: str, skipna: bool, axes: tuple[int, ...], keepdims: bool) -> Any:
+    xp = array_module(block.mean_x)
+    n = block.count
+    bad = (n == 0) if skipna else (n == 0) | (n < block.seen)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, my = block.kx + block.mean_x, block.ky + block.mean_y
+        # mean(x*y) = cov(ddof=0) + mean(x) * mean(y); the centred sums carry the spread
+        # exactly, so an offset (1e8 + noise) costs no digits of it.
+        centred = {"xx": (block.m2x, mx, mx), "yy": (block.m2y, my, my), "xy": (block.cxy, mx, my)}[field]
+        m2, a, b = centred
+        value = m2 / xp.maximum(n, 1) + a * b
+    return drop_axes(xp.where(bad, np.nan, value), axes, keepdims)
+
+
+def product_means(x: Any, y: Any, axis: Axis = None, skipna: bool = False, keepdims: bool = False, split_every: SplitEvery = None) -> ProductMeans:
+    """mean(x*x), mean(y*y) and mean(x*y) along ``axis`` in one read of x and y.
+
+    The quadratic means of, e.g., two velocity components (``u*u``, ``v*v``, ``u*v``
+    over time), which Dask computes as three reductions of temporaries, reading each
+    input several times.  Here each block pair is reduced once by :func:`comoments`'
+    kernel, and the three means are finished from the merged co-moments:
+    ``mean(x*y) = cov + mean(x) * mean(y)`` (``cov`` with ``ddof=0``).  float64
+    results; NaN pairs as in :func:`comoments` (``skipna=True`` skips a pair where x or
+    y is NaN: every mean then uses the same pairs).
+
+    Parameters
+    ----------
+    x, y, axis, skipna, keepdims, split_every
+        As in :func:`comoments`.
+
+    Returns
+    -------
+    ProductMeans
+        ``xx``, ``yy``, ``xy``: lazy float64 Dask arrays of one graph.
+
+    Examples
+    --------
+    >>> import dask, numpy as np, numbadask
+    >>> u = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 1.0]])
+    >>> v = np.array([[2.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    >>> uu, vv, uv = dask.compute(*numbadask.product_means(u, v, axis=1))
+    >>> uu, vv, uv   # (u*u).mean(1), (v*v).mean(1), (u*v).mean(1)
+    (array([4.66666667, 0.66666667]), array([1.66666667, 1.        ]), array([1.66666667, 0.        ]))
+    """
+    x, y = _aligned(x, y, "product_means", ("x", "y"))
+    axes = normalize_axes(axis, x.ndim)
+    state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
+    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    fields = {}
+    for field in ProductMeans._fields:
+        finish = functools.partial(_product_finish, field=field, skipna=bool(skipna), axes=axes, keepdims=bool(keepdims))
+        fields[field] = graph.finish_blocks(state, f"product-means-numbadask-{field}", finish, axes, bool(keepdims), _result_meta(x, out_ndim, np.dtype(np.float64)))
+    return ProductMeans(**fields)
