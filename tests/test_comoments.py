@@ -293,3 +293,20 @@ def test_product_means_nan_pairs(rng):
     np.testing.assert_allclose([uu[0], vv[0], uv[0]], [(u[keep, 0] ** 2).mean(), (v[keep, 0] ** 2).mean(), (u[keep, 0] * v[keep, 0]).mean()], rtol=1e-13)
     np.testing.assert_allclose(uv[1:], (u[:, 1:] * v[:, 1:]).mean(axis=0), rtol=1e-13)
     assert np.isnan(dask.compute(*numbadask.product_means(u, v, axis=0))[0][0])
+
+
+def test_two_d_views_without_copies(rng):
+    """The kernels' 2-D layout of a block: a strided view where the strides allow (a
+    broadcast weight is not copied), the same values as transpose + reshape always."""
+    for shape in [(4, 5, 6), (1, 5, 1), (3, 1, 4), (0, 3, 2)]:
+        a = rng.normal(size=shape)
+        views = [a, a.transpose(2, 0, 1), np.broadcast_to(rng.normal(size=(shape[0], 1, 1)), shape), a[:, ::2], np.broadcast_to(rng.normal(size=(1, *shape[1:])), shape)]
+        for v in views:
+            for axes in [(0,), (1,), (2,), (0, 1), (1, 2), (0, 2), (0, 1, 2)]:
+                got, rows = cm._two_d(v, axes)
+                kept = [i for i in range(v.ndim) if i not in axes]
+                first, second = (kept, list(axes)) if rows else (list(axes), kept)
+                np.testing.assert_array_equal(got, v.transpose((*first, *second)).reshape(got.shape))
+    w = np.broadcast_to(np.arange(50.0)[:, None, None], (50, 200, 250))
+    view, rows = cm._two_d(w, (0,))
+    assert not rows and view.shape == (50, 50000) and view.strides == (8, 0)  # no copy

@@ -58,14 +58,17 @@ class ComomentsResult(NamedTuple):
     corr: Any
 
 
-def _as_dask(a: Any, func: str, what: str) -> da.Array:
+def _as_dask(a: Any, func: str, what: str, like: Any = None) -> da.Array:
+    """``a`` as a Dask array (NumPy and CuPy arrays wrapped, not copied: with the chunks
+    of the Dask array ``like`` when it has ``a``'s shape, so no rechunk aligns them)."""
     import dask.array as da
 
     if not isinstance(a, da.Array):
         if isinstance(a, np.generic) or not (isinstance(a, np.ndarray) or hasattr(a, "__array_function__")):
             a = np.asarray(a)
         _check_kind(a.dtype, func, what)
-        a = da.from_array(a, chunks="auto", asarray=False) if a.ndim else da.from_array(a, chunks=())
+        chunks = like.chunks if isinstance(like, da.Array) and like.shape == a.shape else "auto"
+        a = da.from_array(a, chunks=chunks, asarray=False) if a.ndim else da.from_array(a, chunks=())
     _check_kind(a.dtype, func, what)
     return a
 
@@ -82,22 +85,46 @@ def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Arra
     """x and y broadcast to one shape and cut into the same chunks (as blockwise does)."""
     import dask.array as da
 
-    x, y = _as_dask(x, func, names[0]), _as_dask(y, func, names[1])
+    if isinstance(y, da.Array) and not isinstance(x, da.Array):
+        y = _as_dask(y, func, names[1])
+        x = _as_dask(x, func, names[0], like=y)
+    else:
+        x = _as_dask(x, func, names[0])
+        y = _as_dask(y, func, names[1], like=x)
     x, y = da.broadcast_arrays(x, y)
     index = tuple(range(x.ndim))
     _, (x, y) = da.core.unify_chunks(x, index, y, index)
     return x, y
 
 
+def _merged(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int] | None:
+    """(size, stride) of these axes seen as one, or None when their strides do not allow
+    it without a copy (a broadcast axis, stride 0, merges with other stride-0 axes)."""
+    dims = [(n, st) for n, st in zip(shape, strides) if n != 1]
+    if not dims:
+        return 1, 0
+    for (_, outer), (n, inner) in zip(dims, dims[1:]):
+        if outer != inner * n:
+            return None
+    return math.prod(shape), dims[-1][1]
+
+
 def _two_d(block: Any, axes: tuple[int, ...]) -> tuple[Any, bool]:
     """``block`` as 2-D: (positions, reduced) when the reduced axes are the trailing
-    ones (``rows``), else (reduced, positions) with the kept axes in their order."""
+    ones (``rows``), else (reduced, positions) with the kept axes in their order.  A
+    strided view where the strides allow it (so a broadcast input, e.g. weights along
+    one axis, is not copied to the chunk's size); else a copy by ``reshape``."""
     kept = [a for a in range(block.ndim) if a not in axes]
-    m = math.prod(block.shape[a] for a in kept)
-    n = math.prod(block.shape[a] for a in axes)
-    if list(axes) == list(range(len(kept), block.ndim)):
-        return block.reshape(m, n), True
-    return block.transpose((*axes, *kept)).reshape(n, m), False
+    rows = list(axes) == list(range(len(kept), block.ndim))
+    first, second = (kept, list(axes)) if rows else (list(axes), kept)
+    outer = _merged(tuple(block.shape[a] for a in first), tuple(block.strides[a] for a in first))
+    inner = _merged(tuple(block.shape[a] for a in second), tuple(block.strides[a] for a in second))
+    if outer is not None and inner is not None and block.size:
+        view = np.lib.stride_tricks.as_strided(block, shape=(outer[0], inner[0]), strides=(outer[1], inner[1]), writeable=False)
+        return view, rows
+    n0 = math.prod(block.shape[a] for a in first)
+    n1 = math.prod(block.shape[a] for a in second)
+    return block.transpose((*first, *second)).reshape(n0, n1), rows
 
 
 def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:

@@ -267,6 +267,8 @@ def _weighted_array(arr: Any, weights: Any, dim: Any, skipna: bool | None, keep_
         return getattr(arr.weighted(weights), field)(dim=dim, skipna=skipna, keep_attrs=keep_attrs)
     skip = bool(skipna) if skipna is not None else arr.dtype.kind == "f"
     a, w = xr.align(arr, weights, join="inner", copy=False)
+    if _is_dask(a.variable.data):  # the weights cut as the data: broadcast per block, no rechunk
+        w = w.chunk({d: a.chunksizes[d] for d in w.dims if d in a.dims})
     a, w = xr.broadcast(a, w)
     dtype = np.result_type(arr.dtype, weights.dtype)
     if field == "mean" or dtype.kind != "f":
@@ -658,6 +660,8 @@ class DataArrayAccessor(_Accessor):
         if not isinstance(other, xr.DataArray):
             raise TypeError(f"other must be an xarray.DataArray, not {type(other).__name__}")
         a, b = xr.align(self._obj, other, join="inner", copy=False)
+        if _is_dask(a.variable.data) and not _is_dask(b.variable.data):  # cut as a: no rechunk
+            b = b.chunk({d: a.chunksizes[d] for d in b.dims if d in a.dims})
         a, b = xr.broadcast(a, b)
         if dim is None or dim is ...:
             dims = list(a.dims)
