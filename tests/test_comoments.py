@@ -310,3 +310,32 @@ def test_two_d_views_without_copies(rng):
     w = np.broadcast_to(np.arange(50.0)[:, None, None], (50, 200, 250))
     view, rows = cm._two_d(w, (0,))
     assert not rows and view.shape == (50, 50000) and view.strides == (8, 0)  # no copy
+
+
+def test_masked_chunks_are_refused_not_ignored():
+    x = da.ma.masked_greater(da.from_array(np.arange(6.0), chunks=3), 4.0)
+    with pytest.raises(TypeError, match="MaskedArray"):
+        numbadask.comoments(x, x).count.compute()
+    with pytest.raises(TypeError, match="MaskedArray"):
+        numbadask.average(x, weights=np.ones(6)).compute()
+
+
+@given(
+    shape=shapes,
+    chunk=st.integers(1, 4),
+    data=st.data(),
+    dtype=st.sampled_from([np.float64, np.float32, np.int16, np.bool_]),
+)
+def test_average_hypothesis_against_numpy(shape, chunk, data, dtype):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = (rng.normal(size=shape) * 100).astype(dtype) if dtype != np.bool_ else rng.random(shape) < 0.5
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1), st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True).map(tuple)))
+    along = axis is not None and data.draw(st.booleans())
+    w_shape = tuple(shape[ax] for ax in np.atleast_1d(axis)) if along else shape
+    w = rng.random(w_shape) + 0.1
+    got, scl = numbadask.average(da.from_array(a, chunks=chunk), axis=axis, weights=w, returned=True)
+    ref, ref_scl = np.average(a, axis=axis, weights=w, returned=True)
+    assert got.dtype == np.asarray(ref).dtype and got.shape == np.shape(ref)
+    rtol = 1e-5 if np.asarray(ref).dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.compute(), ref, rtol=rtol)
+    np.testing.assert_allclose(scl.compute(), ref_scl, rtol=rtol)

@@ -1,12 +1,17 @@
 """Statistics of two aligned arrays in one read: :func:`comoments`, :func:`cov`,
-:func:`corr`, and :func:`average` (weighted means, :func:`numpy.average`'s rules).
+:func:`corr`, :func:`product_means` (mean(x*x), mean(y*y), mean(x*y)) and
+:func:`average` (weighted means, :func:`numpy.average`'s rules; also the accessor's
+``weighted``).
 
 The graph: x and y are broadcast and chunk-aligned as ``da.blockwise`` inputs; one
 task per pair of aligned blocks reduces both with one ``@numba.njit`` kernel
 (:mod:`numbadask.cpu_comoments`) into a small state in the keepdims shape; the states
 merge in numbadask's fixed-order tree (:func:`numbadask.graph.tree_reduce`), and each
 result is finished from the merged state (:func:`numbadask.graph.finish_blocks`), so
-all of them share one graph and one read of the inputs.
+all of them share one graph and one read of the inputs.  Chunks must be
+``numpy.ndarray`` (the kernels) or CuPy arrays (array-module code, not one kernel);
+masked, sparse and other chunk types raise ``TypeError`` when computed rather than have
+their masks ignored.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 from . import graph
 from .calls import Axis, SplitEvery, _split_every, check_ddof, normalize_axes
 from .definition import drop_axes
-from .dispatch import array_module
+from .dispatch import array_module, is_cupy_array
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -131,6 +136,16 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
     return tuple(1 if a in axes else n for a, n in enumerate(shape))
 
 
+def _check_chunks(*blocks: Any) -> None:
+    """Only NumPy and CuPy chunks: a masked, sparse or other array type would have its
+    mask or layout ignored by the code here (a silently wrong number)."""
+    for block in blocks:
+        if type(block) is not np.ndarray and not is_cupy_array(block):
+            raise TypeError(
+                f"numbadask's two-array reductions take chunks that are numpy.ndarray or cupy.ndarray, not {type(block).__module__}.{type(block).__name__}"
+            )
+
+
 def _generic_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
     """The state of one block pair with array-module operations (CuPy and other chunk
     types): a two-pass, centred computation; correct, though not one kernel."""
@@ -153,6 +168,7 @@ def _block_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
     """The state of one block of x and its aligned block of y."""
     from . import cpu_comoments
 
+    _check_chunks(x, y)
     if type(x) is not np.ndarray or type(y) is not np.ndarray:
         return _generic_state(x, y, axes)
     shape = _keepdims_shape(x.shape, axes)
@@ -440,6 +456,7 @@ def _weighted_chunk(a: Any, w: Any, axes: tuple[int, ...], skip: bool = False) -
     leaving out the elements where a is NaN)."""
     from . import cpu_comoments
 
+    _check_chunks(a, w)
     if type(a) is not np.ndarray or type(w) is not np.ndarray:  # CuPy: array-module code
         xp = array_module(a)
         a, w = a.astype(xp.float64), w.astype(xp.float64)
