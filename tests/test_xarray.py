@@ -398,7 +398,7 @@ def test_cov_corr_match_xarray(chunked, dim):
     a, b = make_pair(chunked)
     for ddof in (0, 1):
         expected = xr.cov(a, b, dim=dim, ddof=ddof)
-        got = a.nd.cov(b, dim, ddof=ddof)
+        got = a.nd.cov(b, dim, ddof)
         assert _is_dask_backed(got) == chunked
         xr.testing.assert_allclose(got.compute(), expected.compute(), rtol=1e-10)
         assert got.dims == expected.dims and got.name == expected.name and got.attrs == expected.attrs

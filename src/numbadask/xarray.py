@@ -687,7 +687,7 @@ class DataArrayAccessor(_Accessor):
             out = out.copy(data=value)
         return out
 
-    def cov(self, other: Any, dim: Any = None, *, ddof: int = 1, split_every: Any = None) -> Any:
+    def cov(self, other: Any, dim: Any = None, ddof: int = 1, *, split_every: Any = None) -> Any:
         """Covariance with ``other`` along ``dim`` (:func:`xarray.cov`), one read of both.
 
         :func:`numbadask.cov`: the two DataArrays are aligned (inner join) and broadcast
