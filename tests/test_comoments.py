@@ -339,3 +339,27 @@ def test_average_hypothesis_against_numpy(shape, chunk, data, dtype):
     rtol = 1e-5 if np.asarray(ref).dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.compute(), ref, rtol=rtol)
     np.testing.assert_allclose(scl.compute(), ref_scl, rtol=rtol)
+
+
+def test_query_planning_arrays_are_refused_clearly():
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, dask.array as da, numbadask\n"
+        "x = da.ones((4, 4), chunks=2)\n"
+        "if not hasattr(x, 'expr'): print('legacy'); raise SystemExit\n"
+        "try:\n    numbadask.corr(x, x)\nexcept NotImplementedError as e: print('refused', 'query-planning' in str(e))\n"
+    )
+    env = {**__import__("os").environ, "DASK_ARRAY__QUERY_PLANNING": "True"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.stdout.strip() in ("legacy", "refused True"), out.stderr
+
+
+def test_broadcast_size_one_dims_both_ways(rng):
+    x = rng.normal(size=(10, 1))
+    y = rng.normal(size=(1, 6))
+    for axis in [0, 1, None]:
+        r = numbadask.comoments(da.from_array(x, chunks=(3, 1)), da.from_array(y, chunks=(1, 4)), axis=axis)
+        check(r, reference(x, y, axis), atol=1e-15)
+        assert r.count.shape == tuple(n for a, n in enumerate((10, 6)) if axis is not None and a != axis)

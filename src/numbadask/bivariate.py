@@ -86,8 +86,11 @@ def _check_kind(dtype: np.dtype, func: str, what: str) -> None:
         )
 
 
-def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Array, da.Array]:
-    """x and y broadcast to one shape and cut into the same chunks (as blockwise does)."""
+def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Array, da.Array, tuple[int, ...]]:
+    """x and y as Dask arrays, and their broadcast shape.  They are broadcast and cut
+    into the same chunks by ``da.blockwise`` itself (:func:`_state_graph`: right-aligned
+    indices, as dask's elementwise operations), which works under query planning too,
+    where dask.array has no ``broadcast_arrays``."""
     import dask.array as da
 
     if isinstance(y, da.Array) and not isinstance(x, da.Array):
@@ -96,10 +99,26 @@ def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Arra
     else:
         x = _as_dask(x, func, names[0])
         y = _as_dask(y, func, names[1], like=x)
-    x, y = da.broadcast_arrays(x, y)
-    index = tuple(range(x.ndim))
-    _, (x, y) = da.core.unify_chunks(x, index, y, index)
-    return x, y
+    if hasattr(x, "expr") or hasattr(y, "expr"):
+        # dask's query planning lowers (and renames) a blockwise expression's keys, so the
+        # merge tree could not name the block-pair states; refused, not half-supported.
+        raise NotImplementedError(
+            f"numbadask.{func} does not yet take dask's query-planning (expression-backed) Arrays "
+            f"(DASK_ARRAY__QUERY_PLANNING=True); use legacy dask Arrays for two-array reductions"
+        )
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"numbadask.{func}: {names[0]} of shape {x.shape} and {names[1]} of shape {y.shape} do not broadcast together") from None
+    return x, y, shape
+
+
+def _paired(x: Any, y: Any, chunk: Any, axes: tuple[int, ...]) -> Any:
+    """``chunk`` of one block of x and the aligned block of y, broadcast to one shape
+    (views, no copies)."""
+    _check_chunks(x, y)  # before broadcast_arrays, which would drop a mask
+    x, y = array_module(x).broadcast_arrays(x, y)
+    return chunk(x, y, axes=axes)
 
 
 def _merged(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int] | None:
@@ -227,26 +246,26 @@ def _chunk(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
     return _block_state(x, y, axes)
 
 
-def _state_graph(x: da.Array, y: da.Array, axes: tuple[int, ...], split_every: SplitEvery, name: str, chunk: Any, merge: Any) -> da.Array:
+def _state_graph(x: da.Array, y: da.Array, shape: tuple[int, ...], axes: tuple[int, ...], split_every: SplitEvery, name: str, chunk: Any, merge: Any) -> da.Array:
     """The merged states (one object block per output block, keepdims) of ``chunk``
-    applied to aligned blocks of x and y."""
+    applied to aligned blocks of x and y, broadcast to ``shape``."""
     import dask.array as da
     from dask.base import tokenize
 
-    token = tokenize(x, y, axes, name)
-    index = tuple(range(x.ndim))
-    meta = np.empty((0,) * x.ndim, dtype=object)
+    ndim = len(shape)
+    token = tokenize(x, y, shape, axes, name)
+    index = tuple(range(ndim))
+    meta = np.empty((0,) * ndim, dtype=object)
     states = da.blockwise(
-        functools.partial(chunk, axes=axes),
+        functools.partial(_paired, chunk=chunk, axes=axes),
         index,
         x,
-        index,
+        tuple(range(ndim - x.ndim, ndim)),
         y,
-        index,
+        tuple(range(ndim - y.ndim, ndim)),
         adjust_chunks=dict.fromkeys(axes, 1),
         meta=meta,
         name=f"{name}-numbadask-chunk-{token}",
-        concatenate=True,
     )
     fan_every, dask_rule = _split_every(split_every)
     fan = graph.dask_fan_in(fan_every, axes) if dask_rule else graph.fan_in(fan_every, axes, states.numblocks)
@@ -352,15 +371,15 @@ def comoments(
     >>> [round(float(v), 10) for v in dask.compute(*r)]
     [4.0, 100000002.5, 5.25, 1.25, 5.6875, 2.625, 0.984495185]
     """
-    x, y = _aligned(x, y, "comoments", ("x", "y"))
-    axes = normalize_axes(axis, x.ndim)
+    x, y, shape = _aligned(x, y, "comoments", ("x", "y"))
+    axes = normalize_axes(axis, len(shape))
     ddof = check_ddof(ddof)
-    state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
+    state = _state_graph(x, y, shape, axes, split_every, "comoments", _chunk, merge_costates)
     return ComomentsResult(**_fields(state, x, axes, ddof, bool(skipna), bool(keepdims), ComomentsResult._fields, np.dtype(np.float64)))
 
 
 def _fields(state: da.Array, x: da.Array, axes: tuple[int, ...], ddof: float, skipna: bool, keepdims: bool, names: tuple[str, ...], dtype: np.dtype) -> dict[str, da.Array]:
-    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    out_ndim = state.ndim if keepdims else state.ndim - len(axes)
     fields = {}
     for field in names:
         field_dtype = np.dtype(np.int64) if field == "count" else dtype
@@ -370,10 +389,10 @@ def _fields(state: da.Array, x: da.Array, axes: tuple[int, ...], ddof: float, sk
 
 
 def _one_field(field: str, x: Any, y: Any, axis: Axis, ddof: float, skipna: bool, keepdims: bool, split_every: SplitEvery) -> da.Array:
-    x, y = _aligned(x, y, field, ("x", "y"))
-    axes = normalize_axes(axis, x.ndim)
+    x, y, shape = _aligned(x, y, field, ("x", "y"))
+    axes = normalize_axes(axis, len(shape))
     ddof = check_ddof(ddof)
-    state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
+    state = _state_graph(x, y, shape, axes, split_every, "comoments", _chunk, merge_costates)
     # np.cov and xr.cov give float64 for any input; corr, like xr.corr, the mean's dtype.
     dtype = np.dtype(np.float64) if field == "cov" else _float_dtype(x.dtype, y.dtype)
     return _fields(state, x, axes, ddof, bool(skipna), bool(keepdims), (field,), dtype)[field]
@@ -480,10 +499,11 @@ def merge_weighted(states: list[WeightedState], axis: Any = None, keepdims: bool
     return WeightedState(swa, sw)
 
 
-def weighted_sums(a: da.Array, w: da.Array, axes: tuple[int, ...], skip: bool, split_every: SplitEvery) -> da.Array:
-    """The merged :class:`WeightedState` blocks of aligned ``a`` and ``w`` over ``axes``."""
+def weighted_sums(a: da.Array, w: da.Array, shape: tuple[int, ...], axes: tuple[int, ...], skip: bool, split_every: SplitEvery) -> da.Array:
+    """The merged :class:`WeightedState` blocks of ``a`` and ``w`` (broadcast to
+    ``shape``, see :func:`_aligned`) over ``axes``."""
     chunk = functools.partial(_weighted_chunk, skip=skip)
-    return _state_graph(a, w, axes, split_every, "weighted-skip" if skip else "weighted", chunk, merge_weighted)
+    return _state_graph(a, w, shape, axes, split_every, "weighted-skip" if skip else "weighted", chunk, merge_weighted)
 
 
 def _weighted_finish(block: WeightedState, field: str, dtype: np.dtype, axes: tuple[int, ...], keepdims: bool, zero: str) -> Any:
@@ -503,8 +523,9 @@ def _weighted_finish(block: WeightedState, field: str, dtype: np.dtype, axes: tu
 
 
 def weighted_field(state: da.Array, like: da.Array, field: str, dtype: np.dtype, axes: tuple[int, ...], keepdims: bool, zero: str) -> da.Array:
-    """One result of :func:`weighted_sums`' states, as a Dask array."""
-    out_ndim = like.ndim if keepdims else like.ndim - len(axes)
+    """One result of :func:`weighted_sums`' states, as a Dask array (``like``: an input,
+    for the array type of the result's meta)."""
+    out_ndim = state.ndim if keepdims else state.ndim - len(axes)
     finish = functools.partial(_weighted_finish, field=field, dtype=dtype, axes=axes, keepdims=keepdims, zero=zero)
     return graph.finish_blocks(state, f"weighted-numbadask-{field}", finish, axes, keepdims, _result_meta(like, out_ndim, dtype))
 
@@ -576,9 +597,9 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
             raise ValueError("Shape of weights must be consistent with shape of a along specified axis.")
         w = w.transpose(tuple(int(i) for i in np.argsort(axes)))
         w = w.reshape(tuple((s if ax in axes else 1) for ax, s in enumerate(x.shape)))
-    x, w = _aligned(x, w, "average", ("a", "weights"))
-    axes = normalize_axes(axes, x.ndim)
-    state = weighted_sums(x, w, axes, False, split_every)
+    x, w, shape = _aligned(x, w, "average", ("a", "weights"))
+    axes = normalize_axes(axes, len(shape))
+    state = weighted_sums(x, w, shape, axes, False, split_every)
     avg = weighted_field(state, x, "mean", dtype, axes, bool(keepdims), "raise")
     if not returned:
         return avg
@@ -640,10 +661,10 @@ def product_means(x: Any, y: Any, axis: Axis = None, skipna: bool = False, keepd
     >>> uu, vv, uv   # (u*u).mean(1), (v*v).mean(1), (u*v).mean(1)
     (array([4.66666667, 0.66666667]), array([1.66666667, 1.        ]), array([1.66666667, 0.        ]))
     """
-    x, y = _aligned(x, y, "product_means", ("x", "y"))
-    axes = normalize_axes(axis, x.ndim)
-    state = _state_graph(x, y, axes, split_every, "comoments", _chunk, merge_costates)
-    out_ndim = x.ndim if keepdims else x.ndim - len(axes)
+    x, y, shape = _aligned(x, y, "product_means", ("x", "y"))
+    axes = normalize_axes(axis, len(shape))
+    state = _state_graph(x, y, shape, axes, split_every, "comoments", _chunk, merge_costates)
+    out_ndim = len(shape) if keepdims else len(shape) - len(axes)
     fields = {}
     for field in ProductMeans._fields:
         finish = functools.partial(_product_finish, field=field, skipna=bool(skipna), axes=axes, keepdims=bool(keepdims))

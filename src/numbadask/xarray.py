@@ -276,9 +276,9 @@ def _weighted_array(arr: Any, weights: Any, dim: Any, skipna: bool | None, keep_
     axis = tuple(range(-len(dims), 0))
 
     def apply(x: Any, y: Any) -> Any:
-        x, y = bivariate._aligned(x, y, f"weighted {field}", ("data", "weights"))
-        axes = tuple(range(x.ndim - len(dims), x.ndim))
-        state = bivariate.weighted_sums(x, y, axes, skip, split_every)
+        x, y, shape = bivariate._aligned(x, y, f"weighted {field}", ("data", "weights"))
+        axes = tuple(range(len(shape) - len(dims), len(shape)))
+        state = bivariate.weighted_sums(x, y, shape, axes, skip, split_every)
         return bivariate.weighted_field(state, x, field, dtype, axes, False, "nan")
 
     keep = xr.get_options()["keep_attrs"] if keep_attrs is None else keep_attrs
