@@ -7,6 +7,7 @@ ceiling measured in the same run, and peak memory growth.  Then the first call i
 fresh process, with Numba's on-disk cache cold and warm.
 
 Usage:  python bench/bench_mean.py [--size-gib 2] [--runs 9] [--out bench/results] [--tag before]
+        (``DASK_ARRAY__QUERY_PLANNING=True`` first: both sides on dask's expression Arrays)
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def run(size_gib: float, runs: int) -> dict:
             {
                 "chunking": name,
                 "chunks": list(chunks),
-                "n_chunks": x.npartitions,
+                "n_chunks": int(np.prod(x.numblocks)),  # (query planning's Array has no npartitions)
                 "ceiling_gbps": a.nbytes / t["ceiling"] / 1e9,
                 "numbadask_s": t["numbadask"],
                 "dask_s": t["dask"],
@@ -99,6 +100,8 @@ def run(size_gib: float, runs: int) -> dict:
         "array": {"shape": list(a.shape), "dtype": "float64", "gib": a.nbytes / 2**30},
         "runs": runs,
         "scheduler": "threads",
+        # DASK_ARRAY__QUERY_PLANNING=True before the run: dask's expression-backed Arrays.
+        "query_planning": bool(getattr(da, "array_expr_enabled", lambda: False)()),
         "method": "rounds of (ceiling, numbadask, dask) in turn; medians, and medians of per-round ratios",
         "results": rows,
         "first_call": first_call_seconds(),
@@ -110,7 +113,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# mean: numbadask vs dask.array on {report['machine']}",
         "",
-        f"{report['array']['gib']:.2f} GiB float64 in memory, threaded scheduler, {report['runs']} "
+        f"{report['array']['gib']:.2f} GiB float64 in memory, threaded scheduler, "
+        f"query planning {'on' if report.get('query_planning') else 'off'}, {report['runs']} "
         "rounds after a warm-up round; each round times the 2-thread Numba read ceiling, "
         "numbadask.mean and dask.array's mean in turn. GB/s are medians; ratios are "
         "medians of per-round ratios.",

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numbadask
-from cases import ALL_DTYPES, DASK_NAMES, REFERENCES, assert_matches, random_array
+from cases import ALL_DTYPES, DASK_NAMES, QUERY_PLANNING, REFERENCES, assert_matches, legacy_dask_only, random_array
 
 # np.exceptions is NumPy >= 1.25; ci/test_floors.sh runs these tests at the NumPy floor.
 AxisError = getattr(np, "exceptions", np).AxisError
@@ -78,7 +78,9 @@ def check_reduction(name, a, chunks, axis, keepdims, device, split_every=None):
     lazy = getattr(numbadask, name)(x, axis=axis, keepdims=keepdims, device=device, split_every=split_every)
     assert lazy.dtype == np.asarray(expected).dtype
     assert lazy.shape == np.shape(expected)
-    if DASK_NAMES[name]:
+    # Under query planning dask.array lacks var, std and the arg-reductions, and its
+    # expressions' dtypes are not NumPy's (max of bool: int64): NumPy is the reference.
+    if DASK_NAMES[name] and not QUERY_PLANNING:
         try:
             reference = getattr(da, DASK_NAMES[name])(x, axis=axis, keepdims=keepdims)
         except ValueError:
@@ -454,6 +456,7 @@ def test_moments_match_numpy(device, skipna, rng):
             np.testing.assert_allclose(np.asarray(got[field]), want, rtol=1e-10, err_msg=f"{field} axis={axis}")
 
 
+@legacy_dask_only
 def test_moments_read_the_data_once(monkeypatch):
     """All seven results share the chunk tasks: one kernel run per chunk in all."""
     from numbadask import definition

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import numbadask
+from cases import legacy_dask_only
 from numbadask import calls
 
 
@@ -125,6 +126,7 @@ def test_a_hand_off_builds_dask_arrays_graph():
     assert result.name == calls.dask_function("sum")(x).name  # the very same graph
 
 
+@legacy_dask_only
 def test_count_and_moments_of_handed_over_input():
     m = da.from_array(_MASKED, chunks=2)
     assert int(numbadask.count(m).compute()) == int(_MASKED.count())
@@ -153,6 +155,7 @@ def test_kernel_dtypes_and_plain_chunks_stay_with_numbadask():
 # --- dask.array behaviours numbadask matches -------------------------------------------------
 
 
+@legacy_dask_only
 @pytest.mark.parametrize("name", ["sum", "mean", "max", "var", "argmax", "nanmin"])
 def test_out_like_dask_array(name):
     y = da.from_array(np.arange(40.0).reshape(10, 4), chunks=3)
@@ -198,6 +201,7 @@ def _levels(result, prefix):
     return sorted(n for n in result.__dask_graph__().layers if n.startswith(prefix))
 
 
+@legacy_dask_only
 @pytest.mark.parametrize("setting", [{0: 2, 1: 3}, 4, 20])
 def test_split_every_from_dask_config_gives_dasks_tree(setting, monkeypatch):
     """The same merge levels as dask.array's, one chunk per task (grouped chunks merge
@@ -232,6 +236,7 @@ def test_dashboard_prefix_names_numbadask():
     assert key_split(numbadask.sum(da.ones(5, chunks=2)).name) == "sum-numbadask"
 
 
+@legacy_dask_only
 @pytest.mark.parametrize("name", ["argmax", "nanargmin"])
 def test_arg_reductions_over_one_chunk_of_unknown_size(name):
     x = da.ones((10, 10), chunks=(10, 10))

@@ -29,7 +29,10 @@ orders, culls and optimizes on every compute has no node per chunk: 64 tiny chun
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
+import math
 from functools import partial
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -71,12 +74,96 @@ class UnfusedTask(Task):
         return True
 
 
+def _expr_backed(x: Any) -> bool:
+    """True when ``x`` is a query-planning (expression-backed) dask Array: its ``.dask``
+    is a plain dict of the whole (lowered) graph, with no layers.  (Asked of the type,
+    not of ``__dask_graph__()``, which would lower the whole expression.)"""
+    return hasattr(x, "expr")
+
+
+#: Under query planning, the lowered graphs of the arrays one :func:`reduction` call
+#: reads, by name: ``__dask_graph__()`` lowers the whole expression each time it is
+#: asked (0.25 s for 2,500 blockwise chunks), and a call asks several times.  Held for
+#: the call only: a graph may hold the chunks themselves.
+_lowered: contextvars.ContextVar[dict | None] = contextvars.ContextVar("numbadask_lowered", default=None)
+
+
+@contextlib.contextmanager
+def _lowering_once() -> Iterator[None]:
+    """Within this block each expression-backed array's graph is lowered once."""
+    token = _lowered.set({})
+    try:
+        yield
+    finally:
+        _lowered.reset(token)
+
+
+def _expr_graph(x: Any) -> dict:
+    """The lowered graph of an expression-backed ``x`` (once per :func:`reduction`)."""
+    memo = _lowered.get()
+    if memo is None:
+        return x.__dask_graph__()
+    if x.name not in memo:
+        memo[x.name] = x.__dask_graph__()
+    return memo[x.name]
+
+
+def new_array(graph: dict, name: str, chunks: tuple, meta: Any, dependencies: list, expr: bool = False) -> da.Array:
+    """A dask Array whose blocks are ``(name, *index)`` in ``graph``, which refers to
+    ``dependencies``' keys: a HighLevelGraph layer, or under query planning an
+    expression holding the merged graph (it has no layers to add one to)."""
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    if not (expr or any(map(_expr_backed, dependencies))):
+        return da.Array(HighLevelGraph.from_collections(name, graph, dependencies=dependencies), name, chunks, meta=meta)
+    from dask.array._array_expr._collection import new_collection
+
+    merged: dict = {}
+    for d in dependencies:
+        merged.update(_expr_graph(d))
+    merged.update(graph)
+    return new_collection(_FromTasks(merged, meta, chunks, list(graph), name))
+
+
+try:
+    from dask.array._array_expr._io import FromGraph as _FromGraph
+except ImportError:  # a dask without query planning
+    _FromGraph = object
+
+
+class _FromTasks(_FromGraph):  # type: ignore[misc,valid-type]
+    """dask's ``FromGraph`` keeping our key names: no alias task per block, and no
+    tokenizing of the (possibly chunk-holding) graph: our names are tokens already."""
+
+    @property
+    def _name(self) -> str:
+        return self.operand("name_prefix")
+
+    def __dask_tokenize__(self) -> str:
+        return self.operand("name_prefix")
+
+    def _layer(self) -> dict:
+        return self.operand("layer")
+
+
+def _npartitions(x: Any) -> int:
+    """How many blocks ``x`` has (the expression-backed Array has no ``npartitions``)."""
+    return math.prod(x.numblocks)
+
+
 def _first_chunk(x: da.Array) -> Any:
     """The graph entry of ``x``'s first block, if ``x`` holds its chunks itself."""
     from dask.highlevelgraph import MaterializedLayer
 
+    if _npartitions(x) == 0:
+        return None
+    if _expr_backed(x):
+        # Query planning: no layers to tell data from tasks; the lowered graph's entry
+        # for the first block is a DataNode when the chunk is in memory.
+        return _expr_graph(x).get((x.name, *(0,) * x.ndim))
     layer = x.dask.layers.get(x.name)
-    if not isinstance(layer, MaterializedLayer) or x.npartitions == 0:
+    if not isinstance(layer, MaterializedLayer) or _npartitions(x) == 0:
         return None
     return layer.get((x.name, *(0,) * x.ndim))
 
@@ -175,8 +262,8 @@ def chunks_per_task(x: da.Array, axes: tuple[int, ...], fan: dict[int, int]) -> 
     if threads is None:
         return {}
     axis = multi[-1]  # the last: C order keeps each group's states in the merge order
-    chunk_bytes = max(1, x.nbytes // x.npartitions)
-    wanted = min(TASK_BYTES // chunk_bytes, x.npartitions // (TASKS_PER_THREAD * threads), fan[axis], x.numblocks[axis])
+    chunk_bytes = max(1, math.prod(x.shape) * x.dtype.itemsize // _npartitions(x))  # no .nbytes on the expr Array
+    wanted = min(TASK_BYTES // chunk_bytes, _npartitions(x) // (TASKS_PER_THREAD * threads), fan[axis], x.numblocks[axis])
     count = max((d for d in range(1, wanted + 1) if fan[axis] % d == 0), default=1)
     return {axis: count} if count > 1 else {}
 
@@ -200,8 +287,8 @@ def chunk_states(
     import dask.array as da
     from dask.highlevelgraph import HighLevelGraph
 
-    task = UnfusedTask if x.npartitions <= MAX_UNFUSED_CHUNKS and _chunks_are_data(x) else Task
-    source = x.dask.layers[x.name] if inline else {}
+    task = UnfusedTask if _npartitions(x) <= MAX_UNFUSED_CHUNKS and _chunks_are_data(x) else Task
+    source = (_expr_graph(x) if _expr_backed(x) else x.dask.layers[x.name]) if inline else {}
     referenced = []
 
     def block_input(key: tuple) -> GraphNode:
@@ -231,7 +318,9 @@ def chunk_states(
     # States are tuples of arrays; the meta only has to survive dask's probes (astype,
     # which an object array fails for 0-d input, where np.empty holds None).
     meta = np.empty((0,) * x.ndim, dtype=np.float64)
-    return da.Array(HighLevelGraph.from_collections(name, graph, dependencies=[x] if referenced else []), name, chunks, meta=meta)
+    if not referenced and _expr_backed(x):  # every chunk inlined: no graph of x needed
+        return new_array(graph, name, chunks, meta, [], expr=True)
+    return new_array(graph, name, chunks, meta, [x] if referenced else [])
 
 
 def _span(index: int, size: int, n: int) -> range:
@@ -324,8 +413,9 @@ def tree_reduce(
     from dask.highlevelgraph import HighLevelGraph
 
     token = tokenize(states.name, axes, keepdims, fan, repr(combine), repr(aggregate))  # states.name holds the grouping
-    layers = dict(states.dask.layers)
-    dependencies = dict(states.dask.dependencies)
+    expr = _expr_backed(states)
+    layers = {} if expr else dict(states.dask.layers)
+    dependencies = {} if expr else dict(states.dask.dependencies)
     current, numblocks = states.name, states.numblocks
     level_fan = dict(fan) if merged_in_chunk_tasks else {a: f // group.get(a, 1) for a, f in fan.items()}
     level = 0
@@ -337,9 +427,10 @@ def tree_reduce(
     out = f"{name}-{token}"
     layers[out], _ = _merge_level(current, numblocks, level_fan, out, partial(aggregate, axis=axes, keepdims=keepdims), keepdims, final_task)
     dependencies[out] = {current}
-    graph = HighLevelGraph(layers, dependencies)
     chunks = tuple((1,) if a in fan else c for a, c in enumerate(states.chunks) if keepdims or a not in fan)
-    return da.Array(graph, out, chunks, meta=meta)
+    if expr:
+        return new_array({k: v for layer in layers.values() for k, v in layer.items()}, out, chunks, meta, [states])
+    return da.Array(HighLevelGraph(layers, dependencies), out, chunks, meta=meta)
 
 
 def reduction(
@@ -362,6 +453,25 @@ def reduction(
     tree (:func:`tree_reduce`).  ``token`` tells graphs of the same name apart.
     ``dask_rule``: ``split_every`` was set by the call or dask's config, and spreads
     over the reduced axes as in dask.array (:func:`dask_fan_in`), one chunk per task."""
+    with _lowering_once():
+        return _reduction(x, name, token, axes, chunk, label, combine, aggregate, keepdims, split_every, meta, with_offsets, dask_rule)
+
+
+def _reduction(
+    x: da.Array,
+    name: str,
+    token: str,
+    axes: tuple[int, ...],
+    chunk: Callable[..., Any],
+    label: str,
+    combine: Callable[..., Any],
+    aggregate: Callable[..., Any],
+    keepdims: bool,
+    split_every: int | dict[int, int],
+    meta: Any,
+    with_offsets: bool,
+    dask_rule: bool,
+) -> da.Array:
     fan = dask_fan_in(split_every, axes) if dask_rule else fan_in(split_every, axes, x.numblocks)
     # A fan-in the caller chose is dask.array's tree exactly: one chunk per task, so no
     # task depends on more than ``split_every`` others (dask's test_tree_reduce_depth).
@@ -418,4 +528,4 @@ def finish_blocks(
         key = (out, *(i for a, i in enumerate(index) if keepdims or a not in axes))
         graph[key] = Task(key, finish, TaskRef((states.name, *index)))
     chunks = tuple(c for a, c in enumerate(states.chunks) if keepdims or a not in axes)
-    return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=[states]), out, chunks, meta=meta)
+    return new_array(graph, out, chunks, meta, [states])

@@ -1,0 +1,82 @@
+"""Every reduction on Dask's query-planning Arrays (``array.query-planning=True``).
+
+Dask reads the setting when ``dask.array`` is first imported, so each check runs in a
+fresh interpreter with ``DASK_ARRAY__QUERY_PLANNING=True``.  (``ci/test_python.sh``
+also runs the API tests in that mode.)  dask.array itself lacks var, std, ptp and the
+arg-reductions there (dask 2026.8); numbadask computes them all.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("dask.array._array_expr")
+
+SCRIPT = textwrap.dedent(
+    """
+    import warnings
+    import dask, dask.array as da, numpy as np, numbadask
+    from numbadask import definition
+
+    assert da.array_expr_enabled(), "query planning is off"
+    rng = np.random.default_rng(5)
+    a = (1e4 + rng.standard_normal((23, 17, 6))).astype(np.float32)
+    a[rng.random(a.shape) < 0.1] = np.nan
+    in_memory = da.from_array(a, chunks=(5, 4, 3))
+    made_by_tasks = in_memory * 1 + 0       # chunks computed by upstream tasks
+    names = ["sum", "nansum", "mean", "nanmean", "var", "nanvar", "std", "nanstd", "min",
+             "max", "nanmin", "nanmax", "ptp", "count", "argmin", "argmax", "nanargmin",
+             "nanargmax"]
+    for x in (in_memory, made_by_tasks):
+        for name in names:
+            for axis in (None, 0, 1, 2, (0, 2), (1, 2)):
+                if name.startswith(("arg", "nanarg")) and isinstance(axis, tuple):
+                    continue
+                for keepdims in (False, True):
+                    if name.startswith(("arg", "nanarg")) and keepdims:
+                        continue
+                    lazy = getattr(numbadask, name)(x, axis=axis, keepdims=keepdims) if not name.startswith(("arg", "nanarg")) else getattr(numbadask, name)(x, axis=axis)
+                    assert type(lazy) is type(x), (name, type(lazy))
+                    assert lazy.name.startswith(name + "-numbadask-"), lazy.name
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        got = lazy.compute()
+                        if name == "count":
+                            want = np.sum(~np.isnan(a), axis=axis, keepdims=keepdims)
+                        elif name.startswith(("arg", "nanarg")):
+                            want = getattr(np, name)(a, axis=axis)
+                        else:
+                            want = getattr(np, name)(a.astype(np.float64), axis=axis, keepdims=keepdims)
+                    assert np.shape(got) == np.shape(want) == lazy.shape, (name, axis, np.shape(got), np.shape(want))
+                    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), rtol=1e-6, err_msg=f"{name} axis={axis}")
+
+    # The seven moments share one kernel run per chunk, as without query planning.
+    runs, kernel = [], definition.run_kernel
+    definition.run_kernel = lambda *args: runs.append(1) or kernel(*args)
+    m = numbadask.moments(in_memory, axis=0)
+    dask.compute(*m)
+    assert len(runs) == np.prod(in_memory.numblocks), len(runs)
+    definition.run_kernel = kernel
+
+    # Results compose with dask's expressions and with each other.
+    total = (numbadask.mean(in_memory, axis=0) + numbadask.nanmax(made_by_tasks, axis=0)).sum()
+    want = np.sum(np.mean(a.astype(np.float64), axis=0) + np.nanmax(a, axis=0))
+    np.testing.assert_allclose(float(total.compute()), want, rtol=1e-6)
+
+    # Input numbadask has no kernel for is dask.array's to answer.
+    c = da.from_array(np.arange(6) + 1j, chunks=2)
+    assert complex(numbadask.sum(c).compute()) == complex(np.sum(np.arange(6) + 1j))
+    print("ok")
+    """
+)
+
+
+def test_every_reduction_under_query_planning():
+    env = {**os.environ, "DASK_ARRAY__QUERY_PLANNING": "True"}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
