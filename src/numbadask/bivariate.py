@@ -11,7 +11,8 @@ result is finished from the merged state (:func:`numbadask.graph.finish_blocks`)
 all of them share one graph and one read of the inputs.  Chunks must be
 ``numpy.ndarray`` (the kernels) or CuPy arrays (array-module code, not one kernel);
 masked, sparse and other chunk types raise ``TypeError`` when computed rather than have
-their masks ignored.
+their masks ignored.  Legacy Dask Arrays only for now: dask's query-planning Arrays
+(``DASK_ARRAY__QUERY_PLANNING=True``) raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -335,7 +336,8 @@ def comoments(
     gives NaN in every field but ``count`` for a slice holding a NaN in either array.
     Slices with no pairs (or, for ``var_*``, ``n - ddof <= 0``) give NaN without
     warnings, as :func:`numbadask.moments` does.  inf gives NumPy's answers (an
-    infinite mean, NaN variances and covariance).
+    infinite mean, NaN variances and covariance).  dask's query-planning Arrays raise
+    ``NotImplementedError`` (not yet supported).
 
     Parameters
     ----------
