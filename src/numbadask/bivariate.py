@@ -11,8 +11,7 @@ result is finished from the merged state (:func:`numbadask.graph.finish_blocks`)
 all of them share one graph and one read of the inputs.  Chunks must be
 ``numpy.ndarray`` (the kernels) or CuPy arrays (array-module code, not one kernel);
 masked, sparse and other chunk types raise ``TypeError`` when computed rather than have
-their masks ignored.  Legacy Dask Arrays only for now: dask's query-planning Arrays
-(``DASK_ARRAY__QUERY_PLANNING=True``) raise ``NotImplementedError``.
+their masks ignored.  Legacy and query-planning (expression-backed) Dask Arrays alike.
 """
 
 from __future__ import annotations
@@ -88,10 +87,8 @@ def _check_kind(dtype: np.dtype, func: str, what: str) -> None:
 
 
 def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Array, da.Array, tuple[int, ...]]:
-    """x and y as Dask arrays, and their broadcast shape.  They are broadcast and cut
-    into the same chunks by ``da.blockwise`` itself (:func:`_state_graph`: right-aligned
-    indices, as dask's elementwise operations), which works under query planning too,
-    where dask.array has no ``broadcast_arrays``."""
+    """x and y as Dask arrays, and their broadcast shape (they are broadcast block by
+    block and cut alike in :func:`_state_graph`)."""
     import dask.array as da
 
     if isinstance(y, da.Array) and not isinstance(x, da.Array):
@@ -100,13 +97,6 @@ def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Arra
     else:
         x = _as_dask(x, func, names[0])
         y = _as_dask(y, func, names[1], like=x)
-    if hasattr(x, "expr") or hasattr(y, "expr"):
-        # dask's query planning lowers (and renames) a blockwise expression's keys, so the
-        # merge tree could not name the block-pair states; refused, not half-supported.
-        raise NotImplementedError(
-            f"numbadask.{func} does not yet take dask's query-planning (expression-backed) Arrays "
-            f"(DASK_ARRAY__QUERY_PLANNING=True); use legacy dask Arrays for two-array reductions"
-        )
     try:
         shape = np.broadcast_shapes(x.shape, y.shape)
     except ValueError:
@@ -247,27 +237,63 @@ def _chunk(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
     return _block_state(x, y, axes)
 
 
+def _common_chunks(x: da.Array, y: da.Array, shape: tuple[int, ...]) -> tuple[da.Array, da.Array, tuple[tuple[int, ...], ...]]:
+    """x and y cut alike along the dimensions both have at full size (y rechunked to x's
+    chunks where they differ), and the chunks of the broadcast shape."""
+    ndim = len(shape)
+    chunks = []
+    y_chunks = list(y.chunks)
+    for d in range(ndim):
+        dx, dy = d - (ndim - x.ndim), d - (ndim - y.ndim)
+        cx = x.chunks[dx] if dx >= 0 and x.shape[dx] == shape[d] else None
+        cy = y.chunks[dy] if dy >= 0 and y.shape[dy] == shape[d] else None
+        if cx is not None and cy is not None and cx != cy:
+            y_chunks[dy] = cx
+        chunks.append(cx if cx is not None else cy if cy is not None else (shape[d],))
+    if tuple(y_chunks) != y.chunks:
+        y = y.rechunk(tuple(y_chunks))
+    return x, y, tuple(chunks)
+
+
+def _lowered(a: da.Array) -> da.Array:
+    """Under query planning, ``a`` as its lowered expression: its blocks' keys are then
+    ``(a.name, *index)`` in its graph (a rechunk, say, lowers to keys of another name)."""
+    if not hasattr(a, "expr"):
+        return a
+    from dask.array._array_expr._collection import new_collection
+
+    return new_collection(a.expr.lower_completely())
+
+
+def _block_of(a: da.Array, index: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """The block of ``a`` (right-aligned, broadcast) that output block ``index`` reads."""
+    lead = ndim - a.ndim
+    return tuple(0 if a.numblocks[d] == 1 else index[lead + d] for d in range(a.ndim))
+
+
 def _state_graph(x: da.Array, y: da.Array, shape: tuple[int, ...], axes: tuple[int, ...], split_every: SplitEvery, name: str, chunk: Any, merge: Any) -> da.Array:
     """The merged states (one object block per output block, keepdims) of ``chunk``
-    applied to aligned blocks of x and y, broadcast to ``shape``."""
-    import dask.array as da
+    applied to aligned blocks of x and y, broadcast to ``shape``: one task per block
+    pair, built here (as ``da.blockwise`` would, but also under query planning, where
+    dask.array has no ``broadcast_arrays`` and a lowered blockwise renames its keys)."""
+    import itertools
+
+    from dask._task_spec import Task, TaskRef
     from dask.base import tokenize
 
     ndim = len(shape)
-    token = tokenize(x, y, shape, axes, name)
-    index = tuple(range(ndim))
+    x, y, chunks = _common_chunks(x, y, shape)
+    x, y = _lowered(x), _lowered(y)
+    token = tokenize(x, y, shape, axes, name, chunk)
+    out = f"{name}-numbadask-chunk-{token}"
+    func = functools.partial(_paired, chunk=chunk, axes=axes)
+    tasks = {}
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        key = (out, *index)
+        tasks[key] = Task(key, func, TaskRef((x.name, *_block_of(x, index, ndim))), TaskRef((y.name, *_block_of(y, index, ndim))))
+    state_chunks = tuple((1,) * len(c) if a in axes else c for a, c in enumerate(chunks))
     meta = np.empty((0,) * ndim, dtype=object)
-    states = da.blockwise(
-        functools.partial(_paired, chunk=chunk, axes=axes),
-        index,
-        x,
-        tuple(range(ndim - x.ndim, ndim)),
-        y,
-        tuple(range(ndim - y.ndim, ndim)),
-        adjust_chunks=dict.fromkeys(axes, 1),
-        meta=meta,
-        name=f"{name}-numbadask-chunk-{token}",
-    )
+    states = graph.new_array(tasks, out, state_chunks, meta, [x, y])
     fan_every, dask_rule = _split_every(split_every)
     fan = graph.dask_fan_in(fan_every, axes) if dask_rule else graph.fan_in(fan_every, axes, states.numblocks)
     return graph.tree_reduce(states, axes, merge, merge, True, fan, {}, f"{name}-numbadask", meta)
@@ -336,8 +362,7 @@ def comoments(
     gives NaN in every field but ``count`` for a slice holding a NaN in either array.
     Slices with no pairs (or, for ``var_*``, ``n - ddof <= 0``) give NaN without
     warnings, as :func:`numbadask.moments` does.  inf gives NumPy's answers (an
-    infinite mean, NaN variances and covariance).  dask's query-planning Arrays raise
-    ``NotImplementedError`` (not yet supported).
+    infinite mean, NaN variances and covariance).
 
     Parameters
     ----------
@@ -597,8 +622,12 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
             raise TypeError("Axis must be specified when shapes of a and weights differ.")
         if w.shape != tuple(x.shape[ax] for ax in axes):
             raise ValueError("Shape of weights must be consistent with shape of a along specified axis.")
-        w = w.transpose(tuple(int(i) for i in np.argsort(axes)))
-        w = w.reshape(tuple((s if ax in axes else 1) for ax, s in enumerate(x.shape)))
+        order = tuple(int(i) for i in np.argsort(axes))
+        if order != tuple(range(len(order))):
+            w = w.transpose(order)
+        # np.average's reshape to size 1 along the other axes, as new axes (no reshape
+        # on a query-planning Array)
+        w = w[tuple(slice(None) if ax in axes else None for ax in range(x.ndim))]
     x, w, shape = _aligned(x, w, "average", ("a", "weights"))
     axes = normalize_axes(axes, len(shape))
     state = weighted_sums(x, w, shape, axes, False, split_every)
