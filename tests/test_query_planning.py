@@ -55,6 +55,14 @@ SCRIPT = textwrap.dedent(
                     assert np.shape(got) == np.shape(want) == lazy.shape, (name, axis, np.shape(got), np.shape(want))
                     np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), rtol=1e-6, err_msg=f"{name} axis={axis}")
 
+    # A rechunked array's name is not its keys' prefix until lowered.
+    rechunked = made_by_tasks.rechunk((7, 5, 6))
+    for name in ("sum", "nanvar", "nanmax", "argmin"):
+        for axis in (None, 1):
+            got = getattr(numbadask, name)(rechunked, axis=axis).compute()
+            want = getattr(np, name)(a.astype(np.float64), axis=axis)
+            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{name} of a rechunked array")
+
     # The seven moments share one kernel run per chunk, as without query planning.
     runs, kernel = [], definition.run_kernel
     definition.run_kernel = lambda *args: runs.append(1) or kernel(*args)

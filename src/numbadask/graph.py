@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 import math
 from functools import partial
@@ -123,28 +124,36 @@ def new_array(graph: dict, name: str, chunks: tuple, meta: Any, dependencies: li
     for d in dependencies:
         merged.update(_expr_graph(d))
     merged.update(graph)
-    return new_collection(_FromTasks(merged, meta, chunks, list(graph), name))
+    return new_collection(_from_tasks()(merged, meta, chunks, list(graph), name))
 
 
-try:
-    from dask.array._array_expr._io import FromGraph as _FromGraph
-except ImportError:  # a dask without query planning
-    _FromGraph = object
+@functools.lru_cache(maxsize=1)
+def _from_tasks() -> type:
+    """dask's ``FromGraph`` expression keeping our key names: no alias task per block,
+    and no tokenizing of the (possibly chunk-holding) graph: our names are tokens
+    already.  Made on first use: ``import numbadask`` must not import dask.array."""
+    from dask.array._array_expr._io import FromGraph
+
+    class FromTasks(FromGraph):
+        @property
+        def _name(self) -> str:
+            return self.operand("name_prefix")
+
+        def __dask_tokenize__(self) -> str:
+            return self.operand("name_prefix")
+
+        def _layer(self) -> dict:
+            return self.operand("layer")
+
+    return FromTasks
 
 
-class _FromTasks(_FromGraph):  # type: ignore[misc,valid-type]
-    """dask's ``FromGraph`` keeping our key names: no alias task per block, and no
-    tokenizing of the (possibly chunk-holding) graph: our names are tokens already."""
+def _lowered_collection(x: Any) -> Any:
+    """An expression-backed ``x`` as its lowered expression: its ``name`` is then the
+    prefix of its graph's keys (a rechunk's is not before lowering)."""
+    from dask.array._array_expr._collection import new_collection
 
-    @property
-    def _name(self) -> str:
-        return self.operand("name_prefix")
-
-    def __dask_tokenize__(self) -> str:
-        return self.operand("name_prefix")
-
-    def _layer(self) -> dict:
-        return self.operand("layer")
+    return new_collection(x.expr.lower_completely())
 
 
 def _npartitions(x: Any) -> int:
@@ -453,6 +462,8 @@ def reduction(
     tree (:func:`tree_reduce`).  ``token`` tells graphs of the same name apart.
     ``dask_rule``: ``split_every`` was set by the call or dask's config, and spreads
     over the reduced axes as in dask.array (:func:`dask_fan_in`), one chunk per task."""
+    if _expr_backed(x):
+        x = _lowered_collection(x)
     with _lowering_once():
         return _reduction(x, name, token, axes, chunk, label, combine, aggregate, keepdims, split_every, meta, with_offsets, dask_rule)
 
