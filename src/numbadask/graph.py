@@ -29,7 +29,6 @@ orders, culls and optimizes on every compute has no node per chunk: 64 tiny chun
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import itertools
@@ -89,14 +88,18 @@ def _expr_backed(x: Any) -> bool:
 _lowered: contextvars.ContextVar[dict | None] = contextvars.ContextVar("numbadask_lowered", default=None)
 
 
-@contextlib.contextmanager
-def _lowering_once() -> Iterator[None]:
-    """Within this block each expression-backed array's graph is lowered once."""
-    token = _lowered.set({})
-    try:
-        yield
-    finally:
-        _lowered.reset(token)
+def _lowering_once(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Within a call of ``func`` each expression-backed array's graph is lowered once."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _lowered.set({})
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _lowered.reset(token)
+
+    return wrapper
 
 
 def _expr_graph(x: Any) -> dict:
@@ -442,6 +445,7 @@ def tree_reduce(
     return da.Array(HighLevelGraph(layers, dependencies), out, chunks, meta=meta)
 
 
+@_lowering_once
 def reduction(
     x: da.Array,
     name: str,
@@ -464,25 +468,6 @@ def reduction(
     over the reduced axes as in dask.array (:func:`dask_fan_in`), one chunk per task."""
     if _expr_backed(x):
         x = _lowered_collection(x)
-    with _lowering_once():
-        return _reduction(x, name, token, axes, chunk, label, combine, aggregate, keepdims, split_every, meta, with_offsets, dask_rule)
-
-
-def _reduction(
-    x: da.Array,
-    name: str,
-    token: str,
-    axes: tuple[int, ...],
-    chunk: Callable[..., Any],
-    label: str,
-    combine: Callable[..., Any],
-    aggregate: Callable[..., Any],
-    keepdims: bool,
-    split_every: int | dict[int, int],
-    meta: Any,
-    with_offsets: bool,
-    dask_rule: bool,
-) -> da.Array:
     fan = dask_fan_in(split_every, axes) if dask_rule else fan_in(split_every, axes, x.numblocks)
     # A fan-in the caller chose is dask.array's tree exactly: one chunk per task, so no
     # task depends on more than ``split_every`` others (dask's test_tree_reduce_depth).
