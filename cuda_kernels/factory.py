@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import linecache
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,13 @@ class GpuReduction:
     max_column_loads : int or None
         The same for the column kernel (``None``: ``max_loads``), whose per-thread
         bookkeeping (its output, its tile, the row split) takes more registers.
+    inputs : int
+        Arrays read side by side (user-defined reductions of several arrays): the
+        kernel takes a buffer, a base and strides per input, each thread issues
+        its loads of every input before folding them, and ``step`` takes one value
+        of each, ``step(state, v0, v1, ..., j, aux)``.  The inputs share the loads
+        in flight (:meth:`loads` is per input: :func:`items_per_thread` divided
+        among them, at least 2).
     """
 
     name: str
@@ -82,12 +90,14 @@ class GpuReduction:
     merge: Any
     max_loads: int = 16
     max_column_loads: int | None = None
+    inputs: int = 1
 
     def loads(self, itemsize: int, columns: bool = False) -> int:
         """Loads per thread for input items of ``itemsize`` bytes on this target, in the
         column kernel (``columns``) or the rows kernel."""
         most = self.max_column_loads if columns and self.max_column_loads is not None else self.max_loads
-        return 2 if simulator() else min(items_per_thread(itemsize), most)
+        # Several inputs share the loads in flight: a block's tile stays CUB's 16 KiB.
+        return 2 if simulator() else min(max(2, items_per_thread(itemsize) // self.inputs), most)
 
 
 #: ``__launch_bounds__(256, 4)`` of the factory's kernels (PTX ``.maxntid 256`` and
@@ -113,9 +123,9 @@ def items_per_thread(itemsize: int) -> int:
 
 
 _HEADER = '''
-def {name}(buf, base, kept, red, n_out, n_red, aux, {identity}, {partials}, counter, {outs}):
-    kept_sizes, kept_strides, kept_out = kept
-    red_sizes, red_strides = red
+def {name}({inputs}, kept, red, n_out, n_red, aux, {identity}, {partials}, counter, {outs}):
+    kept_sizes, {kept_strides}, kept_out = kept
+    red_sizes, {red_strides} = red
 {shared}
     last = cuda.shared.array(1, int32)
 '''
@@ -127,7 +137,7 @@ _ROWS = _HEADER + '''
     threads = cuda.blockDim.x
     tile = threads * U
     for m in range(cuda.blockIdx.y, n_out, cuda.gridDim.y):
-        start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
+{starts}
         a = aux[m % aux.shape[0]]
         s = ({typed_identity},)
         r = bx * tile + tid
@@ -140,7 +150,7 @@ _ROWS = _HEADER + '''
         for u in range(U):
             q = r + u * threads
             if q < n_red:
-                s = step(s, buf[U64(start + reduced_offset(q, red_sizes, red_strides))], q, a)
+                s = step(s, {tail_rows}, q, a)
 {to_shared}
         cuda.syncthreads()
 {tree}
@@ -180,7 +190,7 @@ _COLUMNS = _HEADER + '''
         live = m < n_out
         # A thread past the last output still takes part in the trees and syncs.
         m = m if live else n_out - 1
-        start = base + kept_offset(m, kept_sizes, kept_strides, kept_out)
+{starts}
         a = aux[m % aux.shape[0]]
         s = ({typed_identity},)
         r = by * TY + ty
@@ -191,7 +201,7 @@ _COLUMNS = _HEADER + '''
 {steps}
                 r += U * stride
             while r < n_red:
-                s = step(s, buf[U64(start + reduced_offset(r, red_sizes, red_strides))], r, a)
+                s = step(s, {tail_columns}, r, a)
                 r += stride
 {to_shared}
         cuda.syncthreads()
@@ -256,13 +266,27 @@ _SHAPES = {
 }
 
 
-def _source(name: str, k: int, loads: int, columns: bool = False) -> str:
-    """The kernel's source for ``k`` state fields and ``loads`` loads per thread."""
+def _input_names(n: int) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+    """The names the source gives each of ``n`` inputs: buffer, base, kept and reduced
+    strides, start offset (one input: the names of the single-input kernels)."""
+    if n == 1:
+        return ["buf"], ["base"], ["kept_strides"], ["red_strides"], ["start"]
+    r = range(n)
+    return [f"buf{i}" for i in r], [f"base{i}" for i in r], [f"kept_strides{i}" for i in r], [f"red_strides{i}" for i in r], [f"start{i}" for i in r]
+
+
+def _source(name: str, k: int, loads: int, columns: bool = False, n: int = 1) -> str:
+    """The kernel's source for ``k`` state fields, ``loads`` loads per thread and per
+    input, and ``n`` inputs read side by side (``step`` takes one value of each)."""
     fields = range(k)
     join = ", ".join
     to_shared = "\n".join(f"h{i}[tid] = s[{i}]" for i in fields)
+    bufs, bases, kept_strides, red_strides, starts = _input_names(n)
     common = dict(
         name=name,
+        inputs=join(bufs + bases),
+        kept_strides=join(kept_strides),
+        red_strides=join(red_strides),
         identity=join(f"i{i}" for i in fields),
         typed_identity=join(f"F{i}(i{i})" for i in fields),
         partials=join(f"p{i}" for i in fields),
@@ -271,14 +295,22 @@ def _source(name: str, k: int, loads: int, columns: bool = False) -> str:
         from_partials=join(f"p{i}[m, b]" for i in fields),
         to_shared=_indent(to_shared, 8),
         to_shared_last=_indent(to_shared, 16),
+        starts="\n".join(f"        {st} = {b} + kept_offset(m, kept_sizes, {ks}, kept_out)" for st, b, ks in zip(starts, bases, kept_strides)),
+        tail_rows=join(f"{bf}[U64({st} + reduced_offset(q, red_sizes, {rs}))]" for bf, st, rs in zip(bufs, starts, red_strides)),
+        tail_columns=join(f"{bf}[U64({st} + reduced_offset(r, red_sizes, {rs}))]" for bf, st, rs in zip(bufs, starts, red_strides)),
     )
     shape = _SHAPES[columns]
     tree = _tree(k, shape["width"], shape["lane"], shape["pair"])
     spacing, slot, block, pad = shape["spacing"], shape["slot"], shape["block"], " " * shape["indent"]
+    value = (lambda u, i: f"v{u}") if n == 1 else (lambda u, i: f"v{u}_{i}")
     return shape["template"].format(
         **common,
-        loads="\n".join(f"{pad}v{u} = buf[U64(start + reduced_offset(r + {u} * {spacing}, red_sizes, red_strides))]" for u in range(loads)),
-        steps="\n".join(f"{pad}s = step(s, v{u}, r + {u} * {spacing}, a)" for u in range(loads)),
+        loads="\n".join(
+            f"{pad}{value(u, i)} = {bufs[i]}[U64({starts[i]} + reduced_offset(r + {u} * {spacing}, red_sizes, {red_strides[i]}))]"
+            for u in range(loads)
+            for i in range(n)
+        ),
+        steps="\n".join(f"{pad}s = step(s, {join(value(u, i) for i in range(n))}, r + {u} * {spacing}, a)" for u in range(loads)),
         tree=_indent(tree, 8),
         tree_last=_indent(tree, 16),
         to_outs="\n".join(f"                o{i}[m] = h{i}[{slot}]" for i in fields),
@@ -293,7 +325,7 @@ def kernel_function(reduction: GpuReduction, loads: int, columns: bool) -> Any:
     ``cuda.compile_ptx`` compile), from :func:`_source`."""
     k = len(reduction.fields)
     name = f"{'columns' if columns else 'rows'}_{reduction.name}_u{loads}"
-    source = _source(name, k, loads, columns)
+    source = _source(name, k, loads, columns, reduction.inputs)
     filename = f"<numbadask.cuda_kernels.factory:{name}>"
     # Registered with linecache so tracebacks and the simulator show the source.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -316,16 +348,20 @@ def kernel_function(reduction: GpuReduction, loads: int, columns: bool) -> Any:
     return names[name]
 
 
-def walk_argtypes(dtype: Any, n_kept: int, n_reduced: int) -> tuple:
+def walk_argtypes(dtype: Any, n_kept: int, n_reduced: int, inputs: int = 1) -> tuple:
     """The Numba types of the walk's arguments ``(buf, base, kept, red, n_out, n_red)``
     for input ``dtype`` (as the kernel reads it) and ``n_kept`` kept and ``n_reduced``
-    reduced axes: what every kernel of the package takes first."""
+    reduced axes: what every kernel of the package takes first.  With several
+    ``inputs`` (``dtype`` then one dtype or a tuple of one per input): ``(buf0, ...,
+    base0, ..., kept, red, n_out, n_red)``, ``kept`` holding the sizes, each input's
+    strides and the output strides, ``red`` the sizes and each input's strides."""
     i64 = types.int64
+    dtypes = tuple(dtype) if isinstance(dtype, (tuple, list)) else (dtype,) * inputs
     return (
-        types.Array(numba.from_dtype(np.dtype(dtype)), 1, "C"),
-        i64,
-        types.UniTuple(types.UniTuple(i64, n_kept), 3),
-        types.UniTuple(types.UniTuple(i64, n_reduced), 2),
+        *(types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes),
+        *(i64,) * inputs,
+        types.UniTuple(types.UniTuple(i64, n_kept), 2 + inputs),
+        types.UniTuple(types.UniTuple(i64, n_reduced), 1 + inputs),
         i64,
         i64,
     )
@@ -335,7 +371,7 @@ def argtypes(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int) -
     """The Numba types of a factory kernel's arguments (see :func:`walk_argtypes`)."""
     fields = reduction.fields
     return (
-        *walk_argtypes(dtype, n_kept, n_reduced),
+        *walk_argtypes(dtype, n_kept, n_reduced, reduction.inputs),
         types.Array(types.float64, 2, "C"),
         *fields,
         *(types.Array(f, 2, "C") for f in fields),
@@ -345,7 +381,7 @@ def argtypes(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int) -
 
 
 @functools.lru_cache(maxsize=None)
-def compiled(reduction: GpuReduction, dtype: np.dtype, n_kept: int, n_reduced: int, loads: int, columns: bool) -> Any:
+def compiled(reduction: GpuReduction, dtype: np.dtype | tuple, n_kept: int, n_reduced: int, loads: int, columns: bool) -> Any:
     """The kernel compiled for exactly one signature (launches skip Numba's typing),
     within :func:`launch_bounds` unless that spills (the kernel then has local memory:
     it is compiled again without them; ``cuda_kernels/static.py`` does the same)."""
@@ -361,9 +397,15 @@ def compiled(reduction: GpuReduction, dtype: np.dtype, n_kept: int, n_reduced: i
 
 def kernel(reduction: GpuReduction, dtype: Any, n_kept: int, n_reduced: int, columns: bool) -> Any:
     """:func:`compiled` with this target's loads per thread: the column kernel
-    (``columns``: the innermost memory axis kept) or the rows kernel."""
-    dtype = np.dtype(dtype)
-    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(dtype.itemsize, columns), columns)
+    (``columns``: the innermost memory axis kept) or the rows kernel.  ``dtype``: a
+    tuple of one dtype per input for a kernel of several (loads from the widest)."""
+    if isinstance(dtype, tuple):
+        dtype = tuple(np.dtype(d) for d in dtype)
+        itemsize = max(d.itemsize for d in dtype)
+    else:
+        dtype = np.dtype(dtype)
+        itemsize = dtype.itemsize
+    return compiled(reduction, dtype, n_kept, n_reduced, reduction.loads(itemsize, columns), columns)
 
 
 def uses_columns(walk: Walk, n_red: int) -> bool:
@@ -382,10 +424,37 @@ def reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: A
     """
     buf = kernel_buffer(walk) if buf is None else buf
     kept, red, n_red = axes_args(walk)
+    return _launch(reduction, (buf,), (walk.base,), kept, red, n_red, walk, identity, xp, aux)
+
+
+def reduce_joint(reduction: GpuReduction, walk: Any, identity: tuple, xp: Any, aux: Any = None, bufs: tuple | None = None) -> tuple:
+    """:func:`reduce` for a reduction of ``reduction.inputs`` arrays over their
+    :class:`numbadask.custom_kernels.JointWalk` (``bufs``: its buffers as the kernel
+    reads them; default: bool read as uint8)."""
+    bufs = tuple(b.view(np.uint8) if b.dtype == np.bool_ else b for b in walk.bufs) if bufs is None else bufs
+    kept, red, n_red = _joint_axes_args(walk.sizes.tobytes(), walk.strides.tobytes(), walk.out_strides.tobytes(), len(bufs))
+    return _launch(reduction, bufs, tuple(int(b) for b in walk.bases), kept, red, n_red, walk, identity, xp, aux)
+
+
+@functools.lru_cache(maxsize=1024)
+def _joint_axes_args(sizes: bytes, strides: bytes, out_strides: bytes, inputs: int) -> tuple[tuple, tuple, int]:
+    """Kept axes as (sizes, each input's strides, output strides) and reduced axes as
+    (sizes, each input's strides), with at least one axis each, and the reduced
+    elements per output (as :func:`.walks.axes_args`, per input)."""
+    n = np.frombuffer(sizes, dtype=np.int64).tolist()
+    st = np.frombuffer(strides, dtype=np.int64).reshape(inputs, -1).tolist()
+    out = np.frombuffer(out_strides, dtype=np.int64).tolist()
+    kept = [(n[d], *(s[d] for s in st), out[d]) for d in range(len(n)) if out[d]] or [(1, *(0,) * inputs, 1)]
+    red = [(n[d], *(s[d] for s in st)) for d in range(len(n)) if not out[d]] or [(1, *(0,) * inputs)]
+    return tuple(zip(*kept)), tuple(zip(*red)), math.prod(r[0] for r in red)
+
+
+def _launch(reduction: GpuReduction, bufs: tuple, bases: tuple, kept: tuple, red: tuple, n_red: int, walk: Any, identity: tuple, xp: Any, aux: Any) -> tuple:
     n_out = walk.out_size
     columns = uses_columns(walk, n_red)
-    launch = kernel(reduction, buf.dtype, len(kept[0]), len(red[0]), columns)
-    loads = reduction.loads(buf.dtype.itemsize, columns)
+    dtypes_in = tuple(b.dtype for b in bufs)
+    launch = kernel(reduction, dtypes_in[0] if len(bufs) == 1 else dtypes_in, len(kept[0]), len(red[0]), columns)
+    loads = reduction.loads(max(d.itemsize for d in dtypes_in), columns)
     if columns:
         grid = column_grid(n_out, n_red, loads)
         block = column_block()
@@ -409,7 +478,7 @@ def reduce(reduction: GpuReduction, walk: Walk, identity: tuple, xp: Any, aux: A
     try:
         with serialized():
             launch[grid, block](
-                device_view(buf, read_only=True), walk.base, kept, red, n_out, n_red, device_view(aux, read_only=True),
+                *(device_view(b, read_only=True) for b in bufs), *bases, kept, red, n_out, n_red, device_view(aux, read_only=True),
                 *identity, *map(device_view, partials), device_view(counter), *map(device_view, outs),
             )
     except BaseException:

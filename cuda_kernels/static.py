@@ -80,6 +80,11 @@ WIDE = ("float32", "float64")
 #: User-defined reductions compiled (from :mod:`numbadask.examples`): logsumexp (two
 #: fields, exp in the merge) and count_above (one field, one parameter).
 CUSTOM_EXAMPLES = ("logsumexp", "count_above")
+#: User-defined reductions of several arrays compiled (:data:`MULTI_EXAMPLES`' makers):
+#: a weighted mean (two arrays read side by side, two fields, NaN positions skipped).
+MULTI_EXAMPLES = ("weighted_mean",)
+#: Their layouts (both kernels, float32 and float64 inputs).
+MULTI_LAYOUTS = ((1, 1), (1, 2))
 #: The index of the input array's data pointer among the kernel's PTX parameters:
 #: Numba passes a 1-d array as (meminfo, parent, nitems, itemsize, data, shape, strides).
 INPUT_DATA_PARAM = 4
@@ -151,12 +156,27 @@ def _module(name: str) -> Any:
     return importlib.import_module(f"numbadask.cuda_kernels.{name}")
 
 
+def _weighted_mean() -> Any:
+    """A reduction of two arrays: the weighted mean, sum(x * w) / sum(w), skipping
+    positions where x or w is NaN (made here: ``numbadask.examples`` ships one-array
+    reductions)."""
+    from numbadask import reduction
+
+    def merge(a: tuple, b: tuple) -> tuple:
+        return (a[0] + b[0], a[1] + b[1])
+
+    def weighted_mean(x: float, w: float) -> tuple:
+        return (x * w, w)
+
+    return reduction(weighted_mean, merge=merge, identity=(0.0, 0.0), finalize=lambda s: s[0] / s[1], skipna=True, arrays=2)
+
+
 @functools.lru_cache(maxsize=None)
 def _custom(example: str) -> Any:
     from numbadask import examples
 
-    r = getattr(examples, example)
-    return _module("custom").CudaKernels(r.map, r.merge, r.identity, len(r.params), r.skipna)
+    r = _weighted_mean() if example == "weighted_mean" else getattr(examples, example)
+    return _module("custom").CudaKernels(r.map, r.merge, r.identity, len(r.params), r.skipna, r.arrays)
 
 
 def _reduction(family: str, dtype: str) -> Any:
@@ -187,7 +207,8 @@ def targets() -> list[Target]:
     * the moments' shift pre-pass, for the same dtypes and layouts as moments;
     * user-defined reductions (:data:`CUSTOM_EXAMPLES`): float64 and float32, and (the
       last example) the other dtypes a chunk may have (bool as uint8, integers,
-      float16) on the first layout.
+      float16) on the first layout; a reduction of two arrays
+      (:data:`MULTI_EXAMPLES`, both inputs of the dtype) on :data:`MULTI_LAYOUTS`.
 
     Each reduction has a rows kernel (innermost memory axis reduced) and a columns
     kernel (kept), for layouts :data:`BASE_LAYOUTS`, and :data:`FULL_LAYOUTS` for float32
@@ -216,6 +237,8 @@ def targets() -> list[Target]:
     for example in CUSTOM_EXAMPLES:
         add(f"custom_{example}", WIDE)
     add(f"custom_{CUSTOM_EXAMPLES[-1]}", (*INTS, "float16"), lambda d: ((1, 1),))
+    for example in MULTI_EXAMPLES:
+        add(f"custom_{example}", WIDE, lambda d: MULTI_LAYOUTS)
     return out
 
 

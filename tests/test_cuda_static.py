@@ -142,6 +142,8 @@ def test_targets_cover_every_launcher():
     values = ("min", "max", "minmax", "moments", "moments_minmax", "argmin", "argmax")
     assert set(values) <= families
     assert any(f.startswith("custom_") for f in families)
+    # A user-defined reduction of two arrays read side by side (issue 18).
+    assert {f"custom_{e}" for e in static.MULTI_EXAMPLES} <= families
     for family in values:
         for kind in ("rows", "columns"):
             assert {t.dtype for t in everything if t.family == family and t.kind == kind} == set(static.VALUE_DTYPES)

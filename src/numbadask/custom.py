@@ -24,10 +24,30 @@ Parameters of ``map`` beyond ``x`` (``def above(x, threshold)``) are given as ke
 arguments when the reduction is called (defaults from ``map``'s signature apply); they
 reach the kernels as a tuple of float64 run-time arguments, so a new value does not
 recompile anything.
+
+Several arrays read side by side: ``reduction(..., arrays=n)`` says that ``map``'s
+first ``n`` parameters are one element of each of ``n`` arrays (``def wsum(x, w)``
+with ``arrays=2``), and the parameters after them are the keyword parameters above;
+the rule is explicit, so every single-array reduction keeps its meaning (a parameter
+without a default, ``def above(x, threshold)``, stays a keyword parameter).  The
+call takes the arrays first, positionally (``wsum(x, w, axis=0)``).  They are
+broadcast against each other (NumPy's rule, as ``da.broadcast_arrays``: shapes
+aligned from the last dimension, sizes equal or 1; otherwise a ``ValueError`` naming
+the shapes and the dimension) and cut alike as ``da.map_blocks`` inputs are
+(``unify_chunks``: along each dimension every boundary any of them has, so blocks are
+split, never merged; a NumPy or CuPy input with the shape of a Dask input takes its
+chunks).  ``axis`` counts in the broadcast shape.  One task per aligned block reads
+every input once, and one kernel (CPU or CUDA) walks the blocks side by side, each
+through its own strides (a broadcast axis has stride 0: no copy to the broadcast
+shape).  With ``skipna`` a position is skipped, counting as the identity, when *any*
+input is NaN there.  The elements reach ``map`` as float64 whatever the input dtypes
+(bool, integers, float16/32/64, mixed).  The graph is
+:func:`numbadask.graph.aligned_reduction`, for any reduction of aligned arrays.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import threading
@@ -74,13 +94,15 @@ class CustomReduction:
         finalize: Callable[[tuple], float] | None = None,
         skipna: bool = False,
         name: str | None = None,
+        arrays: int = 1,
     ) -> None:
         self.map, self.merge = map, merge
         self.finalize = finalize or _first_field
         self.identity = _check_identity(identity, map)
         self.skipna = bool(skipna)
         self.name = name or getattr(map, "__name__", "reduction")
-        self.params = _map_parameters(map)
+        self.arrays = _check_arrays(arrays, map)
+        self.array_names, self.params = _map_parameters(map, self.arrays)
         self.__name__ = self.__qualname__ = self.name
         self.__doc__ = inspect.getdoc(map)
         self.__module__ = getattr(map, "__module__", __name__)
@@ -89,7 +111,8 @@ class CustomReduction:
         self._checked = False
 
     def __repr__(self) -> str:
-        return f"<numbadask.reduction {self.name} ({len(self.identity)} fields{', skipna' if self.skipna else ''})>"
+        arrays = f", {self.arrays} arrays" if self.arrays > 1 else ""
+        return f"<numbadask.reduction {self.name} ({len(self.identity)} fields{arrays}{', skipna' if self.skipna else ''})>"
 
     def __reduce__(self) -> Any:
         """Pickle by reference when this object is what a module names after ``map``
@@ -114,15 +137,15 @@ class CustomReduction:
             return self._kernels[backend]
 
     def _build(self, backend: str) -> Any:
-        p = len(self.params)
+        p, n = len(self.params), self.arrays
         if backend == "cpu":
             from .custom_kernels import CpuKernels
 
-            return CpuKernels(self.map, self.merge, self.finalize, self.identity, p, self.skipna)
+            return CpuKernels(self.map, self.merge, self.finalize, self.identity, p, self.skipna, n)
         # Imported here: it imports numba.cuda, which `import numbadask` must not.
         from .cuda_kernels.custom import CudaKernels
 
-        return CudaKernels(self.map, self.merge, self.identity, p, self.skipna)
+        return CudaKernels(self.map, self.merge, self.identity, p, self.skipna, n)
 
     def check(self, params: tuple[float, ...] | None = None) -> None:
         """Compile the functions for the host and check them on a few values.
@@ -138,15 +161,15 @@ class CustomReduction:
                 raise TypeError(f"{self.name}: check() needs a value for every parameter of map")
         from numba import types
 
-        k = len(self.identity)
+        k, n = len(self.identity), self.arrays
         state = types.UniTuple(types.float64, k)
         kernels = self.kernels("cpu")
         module = kernels.module
-        self._compile("map", self.map, module.raw_map, (types.float64,) * (1 + len(params)), k)
+        self._compile("map", self.map, module.raw_map, (types.float64,) * (n + len(params)), k)
         self._compile("merge", self.merge, module.raw_merge, (state, state), k)
         self._compile("finalize", self.finalize, module.raw_finalize, (state,), None)
-        values = np.random.default_rng(0).uniform(0.5, 2.0, size=3 * _CHECKS)
-        mapped = [kernels.mapped(float(v), params) for v in values]
+        values = np.random.default_rng(0).uniform(0.5, 2.0, size=(3 * _CHECKS, n))
+        mapped = [kernels.mapped(*(float(v) for v in row), params) for row in values]
         merged = [kernels.merged(mapped[i], mapped[i + 1]) for i in range(0, len(mapped), 2)]
         _check_laws(self, kernels.merged, mapped + merged)
 
@@ -185,19 +208,15 @@ class CustomReduction:
             values.append(float(params.get(n, default)))
         return tuple(values)
 
-    def __call__(
-        self,
-        a: Any,
-        axis: calls.Axis = None,
-        keepdims: bool = False,
-        split_every: int | dict[int, int] | None = None,
-        device: str = "auto",
-        **params: Any,
-    ) -> da.Array:
-        """Reduce ``a`` along ``axis``: a lazy Dask array of float64.
+    def __call__(self, *args: Any, **kwargs: Any) -> da.Array:
+        """Reduce the arrays along ``axis``: a lazy Dask array of float64.
 
-        Parameters as in :func:`numbadask.sum` (less ``dtype``), plus the parameters of
-        ``map`` as keyword arguments.
+        ``f(x, axis=None, keepdims=False, split_every=None, device="auto", **params)``
+        for one array; ``f(x, w, ..., axis=None, ...)`` for a reduction of several
+        (``arrays=``): the arrays first, positionally.  ``axis`` and the options as in
+        :func:`numbadask.sum` (less ``dtype``; after the arrays they may also come
+        positionally, in that order), plus the parameters of ``map`` as keyword
+        arguments.
 
         Examples
         --------
@@ -206,18 +225,74 @@ class CustomReduction:
         >>> count_above(np.array([[1.0, 5.0], [7.0, 2.0]]), axis=0, threshold=4).compute()
         array([1., 1.])
         """
-        values = self.bind(params)
-        x = calls.as_dask_array(a, self.name)
-        axes = calls.normalize_axes(axis, x.ndim)
-        dispatch.check_device(device)
+        n = self.arrays
+        if len(args) < n:
+            got = f"{len(args)} array{'s' if len(args) != 1 else ''}"
+            raise TypeError(f"{self.name}() reduces {n} arrays (map's {', '.join(self.array_names)}) given positionally; got {got}")
+        if len(args) > n + len(_OPTIONS):
+            raise TypeError(f"{self.name}() takes {n} array(s) and at most {len(_OPTIONS)} options {_OPTIONS} positionally; got {len(args)} arguments")
+        options = dict(_OPTIONS_DEFAULT)
+        for option, value in zip(_OPTIONS, args[n:]):
+            if option in kwargs:
+                raise TypeError(f"{self.name}() got multiple values for argument {option!r}")
+            options[option] = value
+        options.update({k: kwargs.pop(k) for k in _OPTIONS if k in kwargs})
+        values = self.bind(kwargs)
+        if n == 1:
+            return self._reduce_one(args[0], values, **options)
+        return self._reduce_aligned(args[:n], values, **options)
+
+    def _check_once(self, values: tuple[float, ...]) -> None:
         with self._lock:
             checked = self._checked
         if not checked:
             self.check(values)
             with self._lock:
                 self._checked = True
+
+    def _reduce_one(self, a: Any, values: tuple[float, ...], axis: calls.Axis, keepdims: bool, split_every: Any, device: str) -> da.Array:
+        x = calls.as_dask_array(a, self.name)
+        axes = calls.normalize_axes(axis, x.ndim)
+        dispatch.check_device(device)
+        self._check_once(values)
         float64 = np.dtype(np.float64)
         return calls.reduce(self.reduction, x, axes, float64, bool(keepdims), split_every, device, params=values, token=(self,))
+
+    def _reduce_aligned(self, given: tuple, values: tuple[float, ...], axis: calls.Axis, keepdims: bool, split_every: Any, device: str) -> da.Array:
+        """Several arrays, broadcast and cut alike (:func:`numbadask.graph.aligned_reduction`)."""
+        from dask.base import tokenize
+
+        from . import graph
+        from .definition import aggregate, combine
+
+        arrays = _as_aligned_dask_arrays(given, self.name)
+        what = f"numbadask.reduction {self.name!r}"
+        shape = graph.broadcast_shape([a.shape for a in arrays], list(self.array_names), what)
+        axes = calls.normalize_axes(axis, len(shape))
+        dispatch.check_device(device)
+        self._check_once(values)
+        keepdims = bool(keepdims)
+        float64 = np.dtype(np.float64)
+        r = self.reduction
+        lead = next((a for a in arrays if dispatch.is_cupy_array(a._meta)), arrays[0])
+        meta = calls.result_meta(lead, len(shape) if keepdims else len(shape) - len(axes), float64, device)
+        split_every, dask_rule = calls._split_every(split_every)
+        chunk = functools.partial(_aligned_chunk, reduction=self, axes=axes, device=device, params=values)
+        return graph.aligned_reduction(
+            arrays,
+            shape,
+            f"{self.name}-numbadask",
+            tokenize(*arrays, self.name, shape, axes, device, values, self),
+            axes,
+            chunk,
+            f"{what} ({self.arrays} arrays)",
+            functools.partial(combine, reduction=r),
+            functools.partial(aggregate, reduction=r, finalize=r.finisher(float64), result_dtype=float64, numpy_warnings=calls.NUMPY_WARNINGS.get()),
+            keepdims,
+            split_every,
+            meta,
+            dask_rule=dask_rule,
+        )
 
     # --- the reduction the graph runs ----------------------------------------------
 
@@ -273,6 +348,54 @@ class CustomReduction:
         return result
 
 
+#: The options a call takes besides the arrays and map's parameters, in positional order.
+_OPTIONS = ("axis", "keepdims", "split_every", "device")
+_OPTIONS_DEFAULT = {"axis": None, "keepdims": False, "split_every": None, "device": "auto"}
+
+
+def _as_aligned_dask_arrays(given: tuple, func: str) -> list[da.Array]:
+    """The arrays of a call as Dask arrays the kernels reduce (refused as
+    :func:`numbadask.calls.as_dask_array` refuses); a NumPy or CuPy array with the
+    shape of a given Dask array is cut as that one is, so no rechunk aligns them."""
+    import dask.array as da
+
+    like = {a.shape: a for a in given if isinstance(a, da.Array)}
+    out = []
+    for a in given:
+        if not isinstance(a, da.Array) and getattr(a, "shape", None) in like and hasattr(a, "dtype") and not isinstance(a, np.generic):
+            x = calls.as_dask_array(a, func)  # refuses what the kernels do not reduce
+            x = x.rechunk(like[a.shape].chunks) if x.chunks != like[a.shape].chunks else x
+        else:
+            x = calls.as_dask_array(a, func)
+        out.append(x)
+    return out
+
+
+def _aligned_chunk(*blocks: Any, reduction: CustomReduction, axes: tuple[int, ...], device: str, params: tuple) -> FieldStates:
+    """The states of the aligned blocks of a reduction of several arrays: broadcast to
+    one shape (views), reduced side by side by one kernel on the device ``device``
+    picks (CuPy when any block is one, under ``"auto"``)."""
+    for b in blocks:
+        if type(b) is not np.ndarray and not isinstance(b, np.generic) and not dispatch.is_cupy_array(b) and type(b) is not np.memmap:
+            raise TypeError(
+                f"numbadask reduces chunks of exactly numpy.ndarray or cupy.ndarray, got a {type(b).__module__}.{type(b).__name__} "
+                "where the Dask array's meta said a plain array"
+            )
+    on_gpu = device == "gpu" or (device == "auto" and any(dispatch.is_cupy_array(b) for b in blocks))
+    backend = "gpu" if on_gpu else "cpu"
+    blocks = [dispatch.to_gpu(b) if on_gpu else dispatch.to_host(b) for b in blocks]
+    xp = dispatch.array_module(blocks[0])
+    blocks = xp.broadcast_arrays(*blocks)
+    shape = blocks[0].shape
+    if 0 in shape:
+        values = reduction._identity_states(tuple(1 if d in axes else m for d, m in enumerate(shape)), np.dtype(np.float64), xp)
+    else:
+        from .custom_kernels import plan_joint_walk
+
+        values = reduction.kernels(backend).reduce_joint(plan_joint_walk(blocks, axes, xp), params, xp)
+    return FieldStates(values, dispatch.is_cupy_array(values))
+
+
 def _rebuild(state: dict[str, Any]) -> CustomReduction:
     red = CustomReduction.__new__(CustomReduction)
     red.__dict__.update(state, _lock=threading.Lock(), _kernels={})
@@ -299,15 +422,35 @@ def _check_identity(identity: Any, map: Any) -> tuple[float, ...]:
         raise ValueError(f"numbadask.reduction {_qualname(map)}: identity fields must be numbers, got {identity!r}") from err
 
 
-def _map_parameters(map: Any) -> tuple[tuple[str, Any], ...]:
-    """``map``'s parameters after ``x``, with their defaults (keyword-passable only)."""
+def _check_arrays(arrays: Any, map: Any) -> int:
+    if isinstance(arrays, bool) or not isinstance(arrays, (int, np.integer)) or arrays < 1:
+        raise ValueError(f"numbadask.reduction {_qualname(map)}: arrays must be a positive int (how many of map's first parameters are array elements), got {arrays!r}")
+    return int(arrays)
+
+
+def _map_parameters(map: Any, arrays: int = 1) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
+    """The names of ``map``'s first ``arrays`` parameters (the elements), and its
+    parameters after them with their defaults (keyword-passable only)."""
     params = list(inspect.signature(map).parameters.values())
-    if not params:
-        raise ValueError(f"numbadask.reduction: map function {_qualname(map)} must take the element x")
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise ValueError(f"numbadask.reduction: map function {_qualname(map)} cannot take *args or **kwargs")
-    return tuple((p.name, p.default) for p in params[1:])
+    elements = params[:arrays]
+    if len(elements) < arrays or any(p.kind is p.KEYWORD_ONLY for p in elements):
+        if arrays == 1:
+            raise ValueError(f"numbadask.reduction: map function {_qualname(map)} must take the element x")
+        raise ValueError(
+            f"numbadask.reduction: map function {_qualname(map)} must take one element of each of the arrays=={arrays} arrays "
+            f"as its first {arrays} positional parameters; it has {[p.name for p in params]}"
+        )
+    if arrays > 1:
+        defaulted = [p.name for p in elements if p.default is not p.empty]
+        if defaulted:
+            raise ValueError(
+                f"numbadask.reduction: map function {_qualname(map)}: its first {arrays} parameters are array elements "
+                f"(arrays={arrays}) and take no default; {defaulted} {'has' if len(defaulted) == 1 else 'have'} one"
+            )
+    return tuple(p.name for p in elements), tuple((p.name, p.default) for p in params[arrays:])
 
 
 def _check_laws(red: CustomReduction, merged: Any, states: list[tuple]) -> None:
@@ -357,6 +500,7 @@ def reduction(
     finalize: Callable[[tuple], float] | None = None,
     skipna: bool = False,
     name: str | None = None,
+    arrays: int = 1,
 ) -> Any:
     """Make a Dask reduction from scalar functions: a Numba kernel per chunk (njit on
     NumPy chunks, CUDA on CuPy chunks), merged in Dask's tree reduction.
@@ -369,7 +513,8 @@ def reduction(
     map : callable
         ``map(x, *params) -> tuple``: the state of one element; ``x`` is the element as
         a float64 (any bool, integer or float input); extra parameters come from the
-        call's keyword arguments.
+        call's keyword arguments.  With ``arrays=n``, ``map(x, y, ..., *params)``: one
+        element of each of the ``n`` arrays, at the same (broadcast) position.
     merge : callable
         ``merge(a, b) -> tuple``: two states into one; associative and commutative.
     identity : tuple of float
@@ -381,20 +526,29 @@ def reduction(
         Skip NaN elements: each counts as ``identity``, whatever ``map`` makes of it.
     name : str, optional
         Name of the reduction in errors and in the graph (default: ``map``'s name).
+    arrays : int, optional
+        How many arrays the reduction reads side by side (default 1): ``map``'s first
+        ``arrays`` parameters (without defaults) take their elements; the arrays are
+        broadcast (NumPy's rule) and cut alike as ``da.map_blocks`` inputs are.  With
+        ``skipna``, a position where any of them is NaN is skipped.
 
     Returns
     -------
     CustomReduction
         Callable as ``f(a, axis=None, keepdims=False, split_every=None,
-        device="auto", **params)``, returning a lazy float64 Dask array.
+        device="auto", **params)`` (with ``arrays=n``: ``f(a, b, ..., axis=None,
+        ...)``, the ``n`` arrays first), returning a lazy float64 Dask array.
 
     Raises
     ------
     ValueError
-        ``identity`` not a tuple of numbers, ``map`` without an element parameter;
-        at the first call, a ``map``/``merge`` state of the wrong arity.
+        ``identity`` not a tuple of numbers, ``map`` without an element parameter
+        per array, ``arrays`` not a positive int; when called, arrays whose shapes
+        do not broadcast; at the first call, a ``map``/``merge`` state of the wrong
+        arity.
     TypeError
-        At the first call: a function Numba cannot compile (with Numba's message).
+        At the first call: a function Numba cannot compile (with Numba's message);
+        a call with fewer arrays than ``arrays``.
 
     Examples
     --------
@@ -405,8 +559,18 @@ def reduction(
     >>> x = np.arange(10.0).reshape(2, 5)
     >>> count_above(x, axis=1, threshold=2.5).compute()
     array([2., 5.])
+
+    A weighted mean of two arrays in one read, the weights broadcast along axis 0:
+
+    >>> @numbadask.reduction(merge=lambda a, b: (a[0] + b[0], a[1] + b[1]), identity=(0.0, 0.0),
+    ...                      finalize=lambda s: s[0] / s[1], arrays=2, skipna=True)
+    ... def weighted_mean(x, w):
+    ...     return (x * w, w)
+    >>> data = np.array([[1.0, 2.0, 3.0], [3.0, np.nan, 5.0]])
+    >>> weighted_mean(data, np.array([1.0, 3.0, 0.0]), axis=1).compute()  # NaN position skipped
+    array([1.75, 3.  ])
     """
     def make(func: Callable[..., tuple]) -> CustomReduction:
-        return CustomReduction(func, merge, identity, finalize, skipna, name)
+        return CustomReduction(func, merge, identity, finalize, skipna, name, arrays)
 
     return make if map is None else make(map)

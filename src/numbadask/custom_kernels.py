@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 import tempfile
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +39,33 @@ from .fingerprint import fingerprint
 from .layout import Walk
 
 
-def helper_source(k: int, p: int) -> str:
+def element_names(n: int) -> list[str]:
+    """The names the generated source gives one element of each of ``n`` arrays:
+    ``v`` for one array (the source of single-array reductions is unchanged), else
+    ``v0, v1, ...``."""
+    return ["v"] if n == 1 else [f"v{i}" for i in range(n)]
+
+
+def helper_source(k: int, p: int, n: int = 1) -> str:
     """The source of ``mapped``, ``merged``, ``load``, ``store`` and ``select`` for ``k``
-    state fields and ``p`` parameters (the names ``user_map`` and ``user_merge`` are
-    the user's functions, ``float64`` Numba's type).
+    state fields, ``p`` parameters and ``n`` arrays (the names ``user_map`` and
+    ``user_merge`` are the user's functions, ``float64`` Numba's type).
 
     Examples
     --------
     >>> print(helper_source(2, 1).splitlines()[1])
         t = user_map(v, params[0])
+    >>> print(helper_source(1, 0, 2).splitlines()[0])
+    def mapped(v0, v1, params):
     """
     fields = ", ".join(f"float64(t[{f}])" for f in range(k))
     args = "".join(f", params[{i}]" for i in range(p))
+    values = ", ".join(element_names(n))
     loads = ", ".join(f"a[{f}, j]" for f in range(k))
     stores = "\n".join(f"    a[{f}, j] = s[{f}]" for f in range(k))
     picks = ", ".join(f"x[{f}] if keep else y[{f}]" for f in range(k))
     return (
-        f"def mapped(v, params):\n    t = user_map(v{args})\n    return ({fields},)\n\n"
+        f"def mapped({values}, params):\n    t = user_map({values}{args})\n    return ({fields},)\n\n"
         f"def merged(x, y):\n    t = user_merge(x, y)\n    return ({fields},)\n\n"
         f"def load(a, j):\n    return ({loads},)\n\n"
         f"def store(a, j, s):\n{stores}\n\n"
@@ -64,18 +76,18 @@ def helper_source(k: int, p: int) -> str:
 HELPERS = ("mapped", "merged", "load", "store", "select")
 
 
-def state_helpers(k: int, p: int, user_map: Any, user_merge: Any, jit: Any) -> types.SimpleNamespace:
+def state_helpers(k: int, p: int, user_map: Any, user_merge: Any, jit: Any, n: int = 1) -> types.SimpleNamespace:
     """The :data:`HELPERS` built from :func:`helper_source`, each wrapped by ``jit`` (a
     CUDA device jit, for the CUDA kernels)."""
     from numba import float64
 
     namespace: dict[str, Any] = {"float64": float64, "user_map": user_map, "user_merge": user_merge}
-    exec(compile(helper_source(k, p), f"<numbadask.reduction helpers k={k} p={p}>", "exec"), namespace)
+    exec(compile(helper_source(k, p, n), f"<numbadask.reduction helpers k={k} p={p} n={n}>", "exec"), namespace)
     return types.SimpleNamespace(**{name: jit(namespace[name]) for name in HELPERS})
 
 
 _MODULE = '''"""The CPU kernels of one user-defined numbadask reduction: {k} state fields,
-{p} parameters, skipna={skipna}.  Written by numbadask.custom_kernels, which sets
+{p} parameters, skipna={skipna}{arrays}.  Written by numbadask.custom_kernels, which sets
 user_map, user_merge and user_finalize after importing it.  Safe to delete."""
 
 import numba
@@ -98,7 +110,42 @@ vectorized = numba.njit(nogil=True, cache=CACHE, fastmath=REASSOC, error_model="
 mapped, merged, load, store, select = inline(mapped), inline(merged), inline(load), inline(store), inline(select)
 
 
-@numba.njit(inline="always", cache=CACHE, fastmath=REASSOC, error_model="numpy")
+{walk}@kernel
+def merge_columns(a, b):
+    out = np.empty_like(a)
+    for j in range(a.shape[1]):
+        store(out, j, merged(load(a, j), load(b, j)))
+    return out
+
+
+@kernel
+def finalize_columns(a):
+    out = np.empty(a.shape[1])
+    for j in range(a.shape[1]):
+        out[j] = np.float64(user_finalize(load(a, j)))
+    return out
+
+
+# The user's functions as they are (their own return types), for checking them.
+@kernel
+def raw_map({values}{param_args}):
+    return user_map({values}{param_args})
+
+
+@kernel
+def raw_merge(a, b):
+    return user_merge(a, b)
+
+
+@kernel
+def raw_finalize(s):
+    return user_finalize(s)
+'''
+
+
+#: The block loops of a single-array reduction: the plug-in of the one CPU walk
+#: (:mod:`numbadask.walker`).
+_SINGLE = '''@numba.njit(inline="always", cache=CACHE, fastmath=REASSOC, error_model="numpy")
 def visit(v, params):
     if SKIPNA:
         # NaN maps to the identity, a select per field: branch-free, so the folds
@@ -171,50 +218,210 @@ def fold_across(state, o, out_step, buf, start, n, step, params):
         store(out, p, merged(load(out, p), visit(np.float64(buf[start + j * step]), params)))
 
 
-@kernel
-def merge_columns(a, b):
-    out = np.empty_like(a)
-    for j in range(a.shape[1]):
-        store(out, j, merged(load(a, j), load(b, j)))
-    return out
-
-
-@kernel
-def finalize_columns(a):
-    out = np.empty(a.shape[1])
-    for j in range(a.shape[1]):
-        out[j] = np.float64(user_finalize(load(a, j)))
-    return out
-
-
-# The user's functions as they are (their own return types), for checking them.
-@kernel
-def raw_map(v{param_args}):
-    return user_map(v{param_args})
-
-
-@kernel
-def raw_merge(a, b):
-    return user_merge(a, b)
-
-
-@kernel
-def raw_finalize(s):
-    return user_finalize(s)
 '''
 
 
-def module_source(k: int, p: int, identity: tuple[float, ...], skipna: bool) -> str:
-    """The generated module of a reduction with ``k`` fields and ``p`` parameters.
+def multi_walk_source(n: int) -> str:
+    """The block loops and the walk of a reduction of ``n >= 2`` arrays read side by
+    side (:class:`JointWalk`): every array has its own buffer, base and strides over
+    the same axes; the innermost axis is folded per visit (a contiguous fast path
+    when every array's step is 1), an odometer steps the outer ones.
+
+    Examples
+    --------
+    >>> print(multi_walk_source(2).splitlines()[1])
+    def visit(v0, v1, params):
+    """
+    v = element_names(n)
+    values = ", ".join(v)
+    numbers = ", ".join(f"np.float64(a{i}[i])" for i in range(n))
+    strided = ", ".join(f"np.float64(b{i}[o{i} + i * s{i}])" for i in range(n))
+    across = ", ".join(f"np.float64(b{i}[o{i} + j * s{i}])" for i in range(n))
+    keep = " & ".join(f"({x} == {x})" for x in v)
+    views = ", ".join(f"a{i}" for i in range(n))
+    slices = ", ".join(f"b{i}[o{i} + b : o{i} + e]" for i in range(n))
+    triples = ", ".join(f"b{i}, o{i}, s{i}" for i in range(n))
+    moved = ", ".join(f"b{i}, o{i} + b * s{i}, s{i}" for i in range(n))
+    contiguous = " and ".join(f"s{i} == 1" for i in range(n))
+    bufs = ", ".join(f"b{i}" for i in range(n))
+    steps = "\n".join(f"    s{i} = strides[{i}, k - 1]" for i in range(n))
+    starts = "\n".join(f"    o{i} = bases[{i}]" for i in range(n))
+    forward = "\n".join(f"            o{i} += strides[{i}, j]" for i in range(n))
+    back = "\n".join(f"            o{i} -= strides[{i}, j] * sizes[j]" for i in range(n))
+    return f"""@numba.njit(inline="always", cache=CACHE, fastmath=REASSOC, error_model="numpy")
+def visit({values}, params):
+    if SKIPNA:
+        # A position where any array is NaN maps to the identity (branch-free).
+        return select({keep}, mapped({values}, params), IDENTITY)
+    return mapped({values}, params)
+
+
+@vectorized
+def fold({views}, params):
+    # Equally long contiguous views, one per array, read side by side.
+    acc = IDENTITY
+    for i in range(a0.size):
+        acc = merged(acc, visit({numbers}, params))
+    return acc
+
+
+@vectorized
+def fold_strided({triples}, n, params):
+    acc = IDENTITY
+    for i in range(n):
+        acc = merged(acc, visit({strided}, params))
+    return acc
+
+
+@kernel
+def fold_row(out, o, {triples}, n, params):
+    total = IDENTITY
+    for b in range(0, n, BLOCK):
+        e = min(b + BLOCK, n)
+        if {contiguous}:
+            total = merged(total, fold({slices}, params))
+        else:
+            total = merged(total, fold_strided({moved}, e - b, params))
+    store(out, o, merged(load(out, o), total))
+
+
+@kernel
+def walk({bufs}, bases, sizes, strides, out_strides, out, params):
+    k = sizes.size
+    n = sizes[k - 1]
+    out_step = out_strides[k - 1]
+{steps}
+{starts}
+    o = 0
+    outer = k - 1
+    index = np.zeros(k, dtype=np.int64)
+    count = 1
+    for j in range(outer):
+        count *= sizes[j]
+    for _ in range(count):
+        if out_step == 0:
+            fold_row(out, o, {triples}, n, params)
+        else:  # the innermost axis is kept: element j goes to output o + j * out_step
+            for j in range(n):
+                q = o + j * out_step
+                store(out, q, merged(load(out, q), visit({across}, params)))
+        j = outer - 1
+        while j >= 0:
+            index[j] += 1
+{forward}
+            o += out_strides[j]
+            if index[j] < sizes[j]:
+                break
+{back}
+            o -= out_strides[j] * sizes[j]
+            index[j] = 0
+            j -= 1
+
+
+"""
+
+def module_source(k: int, p: int, identity: tuple[float, ...], skipna: bool, n: int = 1) -> str:
+    """The generated module of a reduction with ``k`` fields, ``p`` parameters and
+    ``n`` arrays (one: the plug-in of :mod:`numbadask.walker`; several: their own
+    walk, :func:`multi_walk_source`).
 
     Examples
     --------
     >>> source = module_source(2, 0, (0.0, 0.0), False)
     >>> "def fold_row(state, o, buf, start, n, step, params):" in source
     True
+    >>> "def walk(b0, b1, bases, sizes, strides, out_strides, out, params):" in module_source(1, 0, (0.0,), True, n=2)
+    True
     """
     param_args = "".join(f", p{i}" for i in range(p))
-    return _MODULE.format(k=k, p=p, skipna=bool(skipna), identity=tuple(repr(float(v)) for v in identity), block=walker.BLOCK, helpers=helper_source(k, p), param_args=param_args)
+    return _MODULE.format(
+        k=k,
+        p=p,
+        skipna=bool(skipna),
+        arrays="" if n == 1 else f", {n} arrays",
+        identity=tuple(repr(float(v)) for v in identity),
+        block=walker.BLOCK,
+        helpers=helper_source(k, p, n),
+        walk=_SINGLE if n == 1 else multi_walk_source(n),
+        values=", ".join(element_names(n)),
+        param_args=param_args,
+    )
+
+
+@dataclass(frozen=True)
+class JointWalk:
+    """How to visit the elements of several blocks of one shape side by side (the
+    aligned blocks of a reduction of several arrays, broadcast: a broadcast axis has
+    stride 0), without copying them: :class:`numbadask.layout.Walk` with one buffer,
+    base and row of ``strides`` per array.  Axes in the memory order of the array that
+    broadcasts least (largest stride first), size-1 axes dropped, neighbours merged
+    where every array and the output allow it."""
+
+    bufs: tuple
+    bases: np.ndarray
+    sizes: np.ndarray
+    strides: np.ndarray
+    out_strides: np.ndarray
+    out_shape: tuple[int, ...]
+
+    @property
+    def out_size(self) -> int:
+        """Number of elements in the partial result (kept positions)."""
+        return math.prod(self.out_shape)
+
+
+def plan_joint_walk(blocks: list[Any], axes: tuple[int, ...], xp: Any = np) -> JointWalk:
+    """The :class:`JointWalk` of non-empty ``blocks`` of one shape over ``axes``.
+
+    Examples
+    --------
+    >>> x = np.arange(24.0).reshape(2, 3, 4)
+    >>> w = np.broadcast_to(np.ones((3, 4)), x.shape)  # a (lat, lon) weight of (time, lat, lon)
+    >>> jw = plan_joint_walk([x, w], (0,))
+    >>> jw.sizes.tolist(), jw.strides.tolist(), jw.out_strides.tolist(), jw.out_shape
+    ([2, 12], [[12, 1], [0, 1]], [0, 1], (1, 3, 4))
+    """
+    blocks = [b if all(st % b.dtype.itemsize == 0 for st in b.strides) else xp.ascontiguousarray(b) for b in blocks]
+    shape = blocks[0].shape
+    strides = [[st // b.dtype.itemsize for st in b.strides] for b in blocks]
+    out_shape = tuple(1 if d in axes else m for d, m in enumerate(shape))
+    out_c = [math.prod(out_shape[d + 1 :]) for d in range(len(shape))]
+    dims = [d for d in range(len(shape)) if shape[d] > 1]
+    lead = max(range(len(blocks)), key=lambda i: (sum(1 for d in dims if strides[i][d]), -i))
+    merged: list[tuple[int, list[int], int]] = []
+    for d in sorted(dims, key=lambda d: -abs(strides[lead][d])):
+        m, st, out = shape[d], [s[d] for s in strides], 0 if d in axes else out_c[d]
+        if merged:
+            pm, pst, pout = merged[-1]
+            if (pout == 0) == (out == 0) and pout == out * m and all(a == b * m for a, b in zip(pst, st)):
+                merged[-1] = (pm * m, st, out)
+                continue
+        merged.append((m, st, out))
+    merged = merged or [(1, [0] * len(blocks), 0)]
+    bufs, bases = [], []
+    for i, b in enumerate(blocks):
+        flips = tuple(slice(None, None, -1) if st < 0 else slice(None) for st in b.strides)
+        low = b[flips] if any(st < 0 for st in b.strides) else b
+        span = 1 + sum((m - 1) * abs(s[i]) for m, s, _ in merged)
+        bases.append(sum((m - 1) * -s[i] for m, s, _ in merged if s[i] < 0))
+        bufs.append(xp.lib.stride_tricks.as_strided(low, shape=(span,), strides=(b.dtype.itemsize,)))
+    return JointWalk(
+        tuple(bufs),
+        np.array(bases, dtype=np.int64),
+        np.array([m for m, _, _ in merged], dtype=np.int64),
+        np.array([s for _, s, _ in merged], dtype=np.int64).T.copy(),
+        np.array([o for _, _, o in merged], dtype=np.int64),
+        out_shape,
+    )
+
+
+def _cpu_buffer(buf: np.ndarray) -> np.ndarray:
+    """A buffer in a dtype Numba's CPU target reads (as :func:`numbadask.walker.walk_buffer`)."""
+    if buf.dtype == np.bool_:
+        return buf.view(np.uint8)
+    if buf.dtype == np.float16:
+        return buf.astype(np.float32)
+    return buf
 
 
 def _write_once(path: Path, text: str) -> None:
@@ -264,21 +471,26 @@ def _inline(func: Any) -> Any:
 
 
 class CpuKernels:
-    """The njit kernels of one user-defined reduction (any input dtype: Numba
-    specializes, and caches, each one per dtype on first use, thread-safely)."""
+    """The njit kernels of one user-defined reduction of ``n`` arrays (any input
+    dtypes: Numba specializes, and caches, each one per dtype on first use,
+    thread-safely)."""
 
-    def __init__(self, user_map: Any, user_merge: Any, user_finalize: Any, identity: tuple[float, ...], p: int, skipna: bool) -> None:
-        source = module_source(len(identity), p, identity, skipna)
+    def __init__(self, user_map: Any, user_merge: Any, user_finalize: Any, identity: tuple[float, ...], p: int, skipna: bool, n: int = 1) -> None:
+        source = module_source(len(identity), p, identity, skipna, n)
         module, cached = load_module(source, fingerprint(user_map, user_merge, user_finalize))
         module.user_map, module.user_merge, module.user_finalize = _inline(user_map), _inline(user_merge), _inline(user_finalize)
-        self._walk = walker.instantiate(
-            f"walk_{module.__name__}",
-            fold_row=module.fold_row,
-            fold_4_rows=module.fold_4_rows,
-            fold_across=module.fold_across,
-            cache=cached,
-        )
+        if n == 1:
+            self._walk = walker.instantiate(
+                f"walk_{module.__name__}",
+                fold_row=module.fold_row,
+                fold_4_rows=module.fold_4_rows,
+                fold_across=module.fold_across,
+                cache=cached,
+            )
+        else:
+            self._walk = module.walk
         self.module = module
+        self.n = n
         self.identity = tuple(float(v) for v in identity)
         self.mapped, self.merged = module.mapped, module.merged
         self.merge_columns, self.finalize_columns = module.merge_columns, module.finalize_columns
@@ -289,4 +501,11 @@ class CpuKernels:
         out = np.empty((len(self.identity), walk.out_size), dtype=np.float64)
         out[:] = np.array(self.identity)[:, None]
         self._walk(walker.walk_buffer(walk), walk.base, walk.sizes, walk.strides, walk.out_strides, (out,), params)
+        return out.reshape((len(self.identity), *walk.out_shape))
+
+    def reduce_joint(self, walk: JointWalk, params: tuple[float, ...], xp: Any = np) -> np.ndarray:
+        """The states of aligned NumPy blocks of the ``n`` arrays, as :meth:`reduce`."""
+        out = np.empty((len(self.identity), walk.out_size), dtype=np.float64)
+        out[:] = np.array(self.identity)[:, None]
+        self._walk(*map(_cpu_buffer, walk.bufs), walk.bases, walk.sizes, walk.strides, walk.out_strides, out, params)
         return out.reshape((len(self.identity), *walk.out_shape))
