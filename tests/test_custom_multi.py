@@ -102,7 +102,8 @@ def test_numpy_inputs_take_the_chunks_of_a_dask_input(rng):
     lazy = sum_of_products(x, b, axis=0)
     assert lazy.chunks == ((3, 3),)
     states = [k for k in dict(lazy.__dask_graph__()) if isinstance(k, tuple) and "-chunk-" in k[0]]
-    assert len(states) == 8  # one task per aligned block, no rechunk of b
+    assert len(states) == 8  # one task per aligned block
+    assert not any("rechunk" in str(k) for k in dict(lazy.__dask_graph__()))  # b wrapped in x's chunks
     np.testing.assert_allclose(lazy.compute(), ref_sum_of_products(a, b, axis=0), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(sum_of_products(a, b).compute(), ref_sum_of_products(a, b), rtol=1e-12, atol=1e-12)
 
@@ -346,3 +347,19 @@ def test_query_planning_arrays():
     env = {**os.environ, "DASK_ARRAY__QUERY_PLANNING": "True"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+@pytest.mark.gpu
+def test_cupy_chunks_stay_on_gpu(rng):
+    import cupy
+
+    from cases import array_module
+
+    data = rng.standard_normal((40, 30, 20))
+    weight = rng.uniform(0.1, 1.0, (30, 20))
+    x = da.from_array(cupy.asarray(data), chunks=(10, 15, 20), asarray=False)
+    for w in (weight, da.from_array(cupy.asarray(weight), chunks=(10, 20), asarray=False)):  # NumPy weights copied per block
+        for axis in (None, 0, (1, 2)):
+            got = weighted_mean(x, w, axis=axis).compute()
+            assert array_module(got) is cupy
+            np.testing.assert_allclose(to_numpy(got), ref_weighted_mean(data, weight, axis), rtol=1e-11)

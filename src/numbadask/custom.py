@@ -364,7 +364,8 @@ def _as_aligned_dask_arrays(given: tuple, func: str) -> list[da.Array]:
     for a in given:
         if not isinstance(a, da.Array) and getattr(a, "shape", None) in like and hasattr(a, "dtype") and not isinstance(a, np.generic):
             x = calls.as_dask_array(a, func)  # refuses what the kernels do not reduce
-            x = x.rechunk(like[a.shape].chunks) if x.chunks != like[a.shape].chunks else x
+            if x.chunks != like[a.shape].chunks:
+                x = da.from_array(a, chunks=like[a.shape].chunks, asarray=False)
         else:
             x = calls.as_dask_array(a, func)
         out.append(x)
