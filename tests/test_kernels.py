@@ -364,3 +364,113 @@ def test_every_kernel_has_a_cuda_implementation():
 
     for k in kernels.BUILT_IN:
         assert k.gpu is not None or k in cuda_kernels.LAUNCHERS, k
+
+
+def _row_by_row_walkers():
+    """The built-in walks with the plug-ins' own ``fold_across_rows`` left out: the
+    walk as it was, one ``fold_across`` per row."""
+    from numbadask import cpu_extremes, cpu_moments, cpu_sums
+    from numbadask.walker import instantiate
+
+    s, m, e = cpu_sums, cpu_moments, cpu_extremes
+    return {
+        "sum": instantiate("test_sum_rows", fold_row=s._sum_row, fold_4_rows=s._sum_4_rows, fold_across=s._sum_across, finish=s._add_compensation, cache=False),
+        "nansum": instantiate("test_nansum_rows", fold_row=s._nansum_row, fold_4_rows=s._nansum_4_rows, fold_across=s._nansum_across, finish=s._add_compensation, cache=False),
+        "moments": instantiate("test_moments_rows", fold_row=m._moments_row, fold_4_rows=m._moments_4_rows, fold_across=m._moments_across, finish=m._add_compensations, cache=False),
+        "minmax": instantiate("test_minmax_rows", fold_row=e._minmax_row, fold_4_rows=e._minmax_4_rows, fold_across=e._minmax_across, cache=False),
+    }
+
+
+def test_rows_folded_across_equal_numpy_and_the_row_by_row_bits(rng):
+    """A leading axis reduced with a contiguous tail kept ((time, lat, lon) over time):
+    the walk folds four rows at a time into column tiles of the state; the outputs
+    equal NumPy's and have the bits of one row after another, across tile seams, with
+    NaN (whole columns too) and inf, and with a second reduced axis the walk visits
+    apart (a sliced middle axis)."""
+    from numbadask import cpu_extremes, cpu_moments, cpu_sums
+    from numbadask.layout import plan_walk
+    from numbadask.walker import COLUMN_TILE, run
+
+    old = _row_by_row_walkers()
+    width = 2 * COLUMN_TILE + 37
+    base = rng.normal(10.0, 3.0, size=(3, 8, width))
+    base[rng.random(base.shape) < 0.03] = np.nan
+    base[:, :, 5] = np.nan  # a column without a value
+    base[0, :2, COLUMN_TILE - 1 : COLUMN_TILE + 2] = np.nan  # first values NaN at a tile seam
+    base[1, 3, 9] = np.inf
+    cases = [
+        (base[0, :7], (0,)),  # 7 rows: one group of four, three single rows
+        (base[:, :5], (0, 1)),  # two reduced axes, not mergeable: three visits of five rows
+        (base.astype(np.float32)[:, 4:], (0, 1)),
+        (base[:, :, 1:], (0,)),  # sliced along the kept tail: the reduced axis moved inward
+        (base[:, :5, 2:], (0,)),
+    ]
+    for a, axes in cases:
+        w = plan_walk(a, axes, reduced_inward=True)
+        assert w.strides[-1] == 1 and w.out_strides[-1] == 1 and w.out_strides[-2] == 0
+        wide = a.astype(np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            total = cpu_sums.sum_float64(w)
+            np.testing.assert_allclose(total, wide.sum(axis=axes, keepdims=True), rtol=1e-13)
+            nansum, count = cpu_sums.nansum_float64(w)
+            np.testing.assert_allclose(nansum, np.nansum(wide, axis=axes, keepdims=True), rtol=1e-13)
+            np.testing.assert_array_equal(count, (~np.isnan(wide)).sum(axis=axes, keepdims=True))
+            n, shift, s1, s2, lo, hi = cpu_moments.shifted_moments_minmax(w)
+            np.testing.assert_array_equal(n, count)
+            np.testing.assert_allclose(shift + s1 / n, np.nanmean(wide, axis=axes, keepdims=True), rtol=1e-12)
+            np.testing.assert_allclose(s2 - s1 * s1 / n, np.nanvar(wide, axis=axes, keepdims=True) * n, rtol=1e-9)
+            some = count > 0  # the limits stay where there is no value (finished from the count)
+            np.testing.assert_array_equal(lo[some], np.nanmin(a, axis=axes, keepdims=True)[some])
+            np.testing.assert_array_equal(hi[some], np.nanmax(a, axis=axes, keepdims=True)[some])
+            assert np.isposinf(lo[~some]).all() and np.isneginf(hi[~some]).all()
+        size, lo0, hi0 = w.out_size, *cpu_extremes.minmax_limits(a.dtype)
+        states = {
+            "sum": lambda: ((np.zeros(size), np.zeros(size)), ()),
+            "nansum": lambda: ((np.zeros(size), np.zeros(size), np.zeros(size, dtype=np.int64)), ()),
+            "moments": lambda: ((np.zeros(size, np.int64), np.zeros(size), np.zeros(size, np.bool_), *(np.zeros(size) for _ in range(4)), np.full(size, lo0), np.full(size, hi0)), (True,)),
+            "minmax": lambda: ((np.full(size, lo0), np.full(size, hi0), np.zeros(size, dtype=np.int64)), (cpu_extremes.BOTH,)),
+        }
+        new = {"sum": cpu_sums._walk_sum, "nansum": cpu_sums._walk_nansum, "moments": cpu_moments._walk_moments, "minmax": cpu_extremes._walk_minmax}
+        for name, walker in new.items():
+            got, want = run(walker, w, *states[name]()), run(old[name], w, *states[name]())
+            for g, o in zip(got, want):
+                assert g.tobytes() == o.tobytes(), f"{name} {a.shape} {axes}"
+
+
+def test_column_kernels_of_two_arrays_equal_the_row_kernels_bits(rng):
+    """comoments and weighted sums of (reduced, positions) blocks, a column tile and
+    four rows at a time, equal the row kernels on the transposed copies bit for bit
+    (both add each position's values in the same order), with NaN pairs, a column
+    without a pair, a row count that is not a multiple of four, strided and
+    broadcast (stride-0) inputs."""
+    from numbadask import cpu_comoments as cc
+
+    width = 2 * 4096 + 19
+    for length in (1, 6, 11):
+        x = rng.normal(1e4, 1.0, size=(length, width))
+        y = 0.5 * x + rng.normal(size=(length, width))
+        x[rng.random(x.shape) < 0.05] = np.nan
+        y[rng.random(y.shape) < 0.05] = np.nan
+        x[:, 3] = np.nan
+        x32 = x.astype(np.float32)
+        strided = np.repeat(y, 2, axis=1)[:, ::2]
+        weights = np.broadcast_to(rng.random(length)[:, None] + 0.5, x.shape)
+        for a, b in ((x, y), (x32, y), (x, strided)):
+            got = cc.comoments_columns(a, b)
+            want = cc.comoments_rows(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T))
+            for g, o in zip(got, want):
+                assert g.tobytes() == o.tobytes(), (length, a.dtype)
+        for a, w in ((x, np.abs(y)), (x32, weights), (x, weights)):
+            for skip in (True, False):
+                got = cc.weighted_columns(a, w, skip)
+                want = cc.weighted_rows(np.ascontiguousarray(a.T), np.ascontiguousarray(w.T), skip)
+                for g, o in zip(got, want):
+                    assert g.tobytes() == o.tobytes(), (length, a.dtype, skip)
+    # and against NumPy on one case
+    x = rng.normal(size=(9, 5000))
+    y = x + rng.normal(size=(9, 5000))
+    n, kx, ky, mx, my, m2x, m2y, cxy = cc.comoments_columns(x, y)
+    np.testing.assert_allclose(kx + mx, x.mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(m2y, ((y - y.mean(0)) ** 2).sum(0), rtol=1e-10)
+    np.testing.assert_allclose(cxy, ((x - x.mean(0)) * (y - y.mean(0))).sum(0), rtol=1e-10)

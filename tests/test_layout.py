@@ -8,9 +8,9 @@ from cases import views
 from numbadask.layout import plan_walk
 
 
-def walked_values(a: np.ndarray, axes: tuple[int, ...]) -> dict[int, list]:
+def walked_values(a: np.ndarray, axes: tuple[int, ...], reduced_inward: bool = False) -> dict[int, list]:
     """Visit the walk in pure Python: output position -> values (the test oracle)."""
-    w = plan_walk(a, axes)
+    w = plan_walk(a, axes, reduced_inward=reduced_inward)
     grouped: dict[int, list] = {}
     for index in itertools.product(*(range(n) for n in w.sizes)):
         offset = w.base + sum(i * s for i, s in zip(index, w.strides))
@@ -42,6 +42,22 @@ def test_walk_visits_every_element_once_at_its_output(shape, view, data):
     assert sorted(got) == sorted(want)
     for m in want:
         assert sorted(got[m]) == sorted(want[m])
+    # Reduced axes moved inward: the same values, met by each output in the same order.
+    assert walked_values(a, axes, reduced_inward=True) == got
+
+
+def test_reduced_axes_move_next_to_a_contiguous_kept_row():
+    """(time, lat, lon) sliced along lon, reduced over time: walked (lat, time, lon),
+    so the kernels fold every time step of a lat row in one visit; contiguous chunks
+    and CUDA's walks (no reduced_inward) keep memory order."""
+    a = np.zeros((3, 8, 100))[:, :, 1:]
+    w = plan_walk(a, (0,), reduced_inward=True)
+    assert w.sizes.tolist() == [8, 3, 99] and w.strides.tolist() == [100, 800, 1] and w.out_strides.tolist() == [99, 0, 1]
+    assert plan_walk(a, (0,)).sizes.tolist() == [3, 8, 99]
+    w = plan_walk(np.zeros((3, 8, 100)), (0,), reduced_inward=True)
+    assert w.sizes.tolist() == [3, 800] and w.out_strides.tolist() == [0, 1]
+    w = plan_walk(np.zeros((4, 5, 6, 7))[..., 1:], (0, 2), reduced_inward=True)
+    assert w.sizes.tolist() == [5, 4, 6, 6] and w.out_strides.tolist() == [6, 0, 0, 1]
 
 
 def test_contiguous_full_reduction_is_one_axis():

@@ -83,10 +83,92 @@ def comoments_rows(x, y):  # type: ignore[no-untyped-def]
     return out_n, out_kx, out_ky, out_mx, out_my, out_m2x, out_m2y, out_cxy
 
 
+#: Output positions the column kernels fold at a time: their sums (8 float64 or
+#: int64 per position for comoments, 256 KiB a tile) stay in L2 while every row of
+#: the tile streams past, where a whole row of a (time, lat, lon) block (64,800
+#: positions) held 4 MiB of sums and went to L3 for every row.
+_TILE = 4096
+
+
+@numba.njit(cache=True, nogil=True)
+def _co_1_into(xa, ya, kx, ky, n, sx, sy, sxx, syy, sxy):  # type: ignore[no-untyped-def]
+    # Branch-free (a NaN pair adds 0.0 and counts 0: the sums, started at +0.0, keep the
+    # bits of skipping it), so LLVM vectorizes across the positions.
+    for j in range(kx.size):
+        a = np.float64(xa[j])
+        b = np.float64(ya[j])
+        keep = (a == a) & (b == b)
+        dx = a - kx[j] if keep else 0.0
+        dy = b - ky[j] if keep else 0.0
+        n[j] += keep
+        sx[j] += dx
+        sy[j] += dy
+        sxx[j] += dx * dx
+        syy[j] += dy * dy
+        sxy[j] += dx * dy
+
+
+@numba.njit(cache=True, nogil=True)
+def _co_2_into(xa, xb, ya, yb, kx, ky, n, sx, sy, sxx, syy, sxy):  # type: ignore[no-untyped-def]
+    # Two rows of x and of y side by side (four streams in flight), added to each
+    # position in row order: the bits of two _co_1_into calls, one load and store of
+    # the sums per two rows.
+    for j in range(kx.size):
+        k = kx[j]
+        q = ky[j]
+        a0 = np.float64(xa[j])
+        b0 = np.float64(ya[j])
+        a1 = np.float64(xb[j])
+        b1 = np.float64(yb[j])
+        keep0 = (a0 == a0) & (b0 == b0)
+        keep1 = (a1 == a1) & (b1 == b1)
+        dx0 = a0 - k if keep0 else 0.0
+        dy0 = b0 - q if keep0 else 0.0
+        dx1 = a1 - k if keep1 else 0.0
+        dy1 = b1 - q if keep1 else 0.0
+        n[j] += keep0 + keep1
+        sx[j] = (sx[j] + dx0) + dx1
+        sy[j] = (sy[j] + dy0) + dy1
+        sxx[j] = (sxx[j] + dx0 * dx0) + dx1 * dx1
+        syy[j] = (syy[j] + dy0 * dy0) + dy1 * dy1
+        sxy[j] = (sxy[j] + dx0 * dy0) + dx1 * dy1
+
+
+@numba.njit(cache=True, nogil=True)
+def _co_4_into(xa, xb, xc, xd, ya, yb, yc, yd, kx, ky, n, sx, sy, sxx, syy, sxy):  # type: ignore[no-untyped-def]
+    # Four rows of x and of y (eight streams), in row order: the bits of _co_1_into
+    # row after row with a quarter of the sums' loads and stores.  One (129, 64800)
+    # float32 pair on a loaded core: 2 rows at a time 3.0 GB/s, 4 rows 3.9.
+    for j in range(kx.size):
+        k = kx[j]
+        q = ky[j]
+        a0, a1, a2, a3 = np.float64(xa[j]), np.float64(xb[j]), np.float64(xc[j]), np.float64(xd[j])
+        b0, b1, b2, b3 = np.float64(ya[j]), np.float64(yb[j]), np.float64(yc[j]), np.float64(yd[j])
+        k0 = (a0 == a0) & (b0 == b0)
+        k1 = (a1 == a1) & (b1 == b1)
+        k2 = (a2 == a2) & (b2 == b2)
+        k3 = (a3 == a3) & (b3 == b3)
+        dx0 = a0 - k if k0 else 0.0
+        dy0 = b0 - q if k0 else 0.0
+        dx1 = a1 - k if k1 else 0.0
+        dy1 = b1 - q if k1 else 0.0
+        dx2 = a2 - k if k2 else 0.0
+        dy2 = b2 - q if k2 else 0.0
+        dx3 = a3 - k if k3 else 0.0
+        dy3 = b3 - q if k3 else 0.0
+        n[j] += (k0 + k1) + (k2 + k3)
+        sx[j] = (((sx[j] + dx0) + dx1) + dx2) + dx3
+        sy[j] = (((sy[j] + dy0) + dy1) + dy2) + dy3
+        sxx[j] = (((sxx[j] + dx0 * dx0) + dx1 * dx1) + dx2 * dx2) + dx3 * dx3
+        syy[j] = (((syy[j] + dy0 * dy0) + dy1 * dy1) + dy2 * dy2) + dy3 * dy3
+        sxy[j] = (((sxy[j] + dx0 * dy0) + dx1 * dy1) + dx2 * dy2) + dx3 * dy3
+
+
 @numba.njit(cache=True, nogil=True)
 def comoments_columns(x, y):  # type: ignore[no-untyped-def]
     """State of each column of the 2-D ``x`` and ``y`` (reduced elements x output
-    positions): the rows are read in memory order, the sums kept per column."""
+    positions): the rows are read in memory order, the sums kept per column, a tile
+    of :data:`_TILE` columns at a time, four rows side by side."""
     length, m = x.shape
     kx = np.zeros(m)
     ky = np.zeros(m)
@@ -110,20 +192,20 @@ def comoments_columns(x, y):  # type: ignore[no-untyped-def]
                     kx[j] = a
                     ky[j] = b
                     missing -= 1
-    for i in range(length):
-        for j in range(m):
-            a = np.float64(x[i, j])
-            b = np.float64(y[i, j])
-            if np.isnan(a) or np.isnan(b):
-                continue
-            dx = a - kx[j]
-            dy = b - ky[j]
-            n[j] += 1
-            sx[j] += dx
-            sy[j] += dy
-            sxx[j] += dx * dx
-            syy[j] += dy * dy
-            sxy[j] += dx * dy
+    for c0 in range(0, m, _TILE):
+        c1 = min(m, c0 + _TILE)
+        t = (kx[c0:c1], ky[c0:c1], n[c0:c1], sx[c0:c1], sy[c0:c1], sxx[c0:c1], syy[c0:c1], sxy[c0:c1])
+        i = 0
+        while i + 4 <= length:
+            xs = (x[i, c0:c1], x[i + 1, c0:c1], x[i + 2, c0:c1], x[i + 3, c0:c1])
+            ys = (y[i, c0:c1], y[i + 1, c0:c1], y[i + 2, c0:c1], y[i + 3, c0:c1])
+            _co_4_into(*xs, *ys, *t)
+            i += 4
+        while i + 2 <= length:
+            _co_2_into(x[i, c0:c1], x[i + 1, c0:c1], y[i, c0:c1], y[i + 1, c0:c1], *t)
+            i += 2
+        if i < length:
+            _co_1_into(x[i, c0:c1], y[i, c0:c1], *t)
     out_n = np.zeros(m, np.int64)
     out_kx = np.zeros(m)
     out_ky = np.zeros(m)
@@ -160,17 +242,45 @@ def weighted_rows(a, w, skip):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
+def _weighted_into(row, wrow, skip, swa, sw):  # type: ignore[no-untyped-def]
+    # Branch-free, so it vectorizes: a skipped element adds 0.0 * 0.0 and 0.0 (the
+    # sums, started at +0.0, keep the bits of leaving it out).
+    for j in range(swa.size):
+        v = np.float64(row[j])
+        wi = np.float64(wrow[j])
+        keep = (v == v) or not skip
+        wk = wi if keep else 0.0
+        swa[j] += wk * (v if keep else 0.0)
+        sw[j] += wk
+
+
+@numba.njit(cache=True, nogil=True)
+def _weighted_one_weight_into(row, wi, skip, swa, sw):  # type: ignore[no-untyped-def]
+    # The same with one weight for the whole row (weights along the reduced axis only,
+    # broadcast over the positions: a stride-0 view, read once).
+    for j in range(swa.size):
+        v = np.float64(row[j])
+        keep = (v == v) or not skip
+        wk = wi if keep else 0.0
+        swa[j] += wk * (v if keep else 0.0)
+        sw[j] += wk
+
+
+@numba.njit(cache=True, nogil=True)
 def weighted_columns(a, w, skip):  # type: ignore[no-untyped-def]
-    """Per column of the 2-D ``a`` and ``w``: as :func:`weighted_rows`."""
+    """Per column of the 2-D ``a`` and ``w``: as :func:`weighted_rows`, the rows in
+    memory order, a tile of :data:`_TILE` columns at a time."""
     length, m = a.shape
     swa = np.zeros(m)
     sw = np.zeros(m)
-    for i in range(length):
-        for j in range(m):
-            v = np.float64(a[i, j])
-            if skip and np.isnan(v):
-                continue
-            wi = np.float64(w[i, j])
-            swa[j] += wi * v
-            sw[j] += wi
+    one_weight = m > 0 and w.strides[1] == 0
+    for c0 in range(0, m, _TILE):
+        c1 = min(m, c0 + _TILE)
+        t_swa = swa[c0:c1]
+        t_sw = sw[c0:c1]
+        for i in range(length):
+            if one_weight:
+                _weighted_one_weight_into(a[i, c0:c1], np.float64(w[i, 0]), skip, t_swa, t_sw)
+            else:
+                _weighted_into(a[i, c0:c1], w[i, c0:c1], skip, t_swa, t_sw)
     return swa, sw

@@ -13,7 +13,7 @@ import numpy as np
 
 from .layout import Walk
 from .llvm_minmax import skip_nan_max, skip_nan_min, vector_both, vector_high, vector_low
-from .walker import four_rows, instantiate, run
+from .walker import COLUMN_TILE, four_rows, instantiate, run
 
 
 @numba.njit(nogil=True, cache=True)
@@ -157,8 +157,45 @@ def _minmax_across(state, o, out_step, buf, start, n, step, params):
         valid[p] += v == v
 
 
+@numba.njit(nogil=True, cache=True)
+def _minmax_4_across(lo, hi, valid, a, b, c, d):
+    # Four rows into each output in row order, as four _minmax_across rows would.
+    for j in range(lo.size):
+        x0, x1, x2, x3 = a[j], b[j], c[j], d[j]
+        lo[j] = skip_nan_min(skip_nan_min(skip_nan_min(skip_nan_min(lo[j], x0), x1), x2), x3)
+        hi[j] = skip_nan_max(skip_nan_max(skip_nan_max(skip_nan_max(hi[j], x0), x1), x2), x3)
+        valid[j] += ((x0 == x0) + (x1 == x1)) + ((x2 == x2) + (x3 == x3))
+
+
+@numba.njit(nogil=True, cache=True)
+def _minmax_1_across(lo, hi, valid, a):
+    for j in range(lo.size):
+        x = a[j]
+        lo[j] = skip_nan_min(lo[j], x)
+        hi[j] = skip_nan_max(hi[j], x)
+        valid[j] += x == x
+
+
+@numba.njit(nogil=True, cache=True)
+def _minmax_across_rows(state, o, buf, start, n, rows, row_stride, params):
+    lo, hi, valid = state
+    for c0 in range(0, n, COLUMN_TILE):
+        m = min(COLUMN_TILE, n - c0)
+        p, s = o + c0, start + c0
+        t_lo, t_hi, t_valid = lo[p : p + m], hi[p : p + m], valid[p : p + m]
+        r = 0
+        while r + 4 <= rows:
+            _minmax_4_across(t_lo, t_hi, t_valid, *four_rows(buf, s + r * row_stride, m, row_stride))
+            r += 4
+        while r < rows:
+            _minmax_1_across(t_lo, t_hi, t_valid, buf[s + r * row_stride : s + r * row_stride + m])
+            r += 1
+
+
 # params: (keep,), which of the running values the walk keeps (BOTH, LOW_ONLY, HIGH_ONLY).
-_walk_minmax = instantiate("walk_minmax", fold_row=_minmax_row, fold_4_rows=_minmax_4_rows, fold_across=_minmax_across)
+_walk_minmax = instantiate(
+    "walk_minmax", fold_row=_minmax_row, fold_4_rows=_minmax_4_rows, fold_across=_minmax_across, fold_across_rows=_minmax_across_rows
+)
 
 
 def minmax_limits(dtype: np.dtype) -> tuple:

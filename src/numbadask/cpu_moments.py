@@ -18,7 +18,7 @@ from .cpu_extremes import BOTH, _block_minmax, minmax_dtype, minmax_limits
 from .cpu_sums import neumaier_add
 from .layout import Walk
 from .llvm_minmax import skip_nan_max, skip_nan_min
-from .walker import BLOCK, four_rows, instantiate, run
+from .walker import BLOCK, COLUMN_TILE, four_rows, instantiate, run
 
 _REASSOC = {"reassoc", "contract"}
 
@@ -178,6 +178,91 @@ def _moments_across(state, o, out_step, buf, start, n, step, params):
 
 
 @numba.njit(nogil=True, cache=True)
+def _shifts_of_columns(state, o, buf, start, m, rows, row_stride):
+    """Give each of the outputs ``o .. o+m-1`` still without a shift the first non-NaN
+    value of its column (as ``_moments_across`` does row by row)."""
+    shift, has_shift = state[1], state[2]
+    for j in range(m):
+        p = o + j
+        if not has_shift[p]:
+            for r in range(rows):
+                v = buf[start + r * row_stride + j]
+                if v == v:
+                    shift[p] = np.float64(v)
+                    has_shift[p] = True
+                    break
+
+
+@numba.njit(nogil=True, cache=True)
+def _moments_4_into(shift, s1, s2, count, a, b, c, d):
+    # Branch-free, four rows into each output in row order: the bits of
+    # _moments_across one row after another (a NaN adds 0.0, which leaves the sums,
+    # started at +0.0, as skipping it did).
+    for j in range(s1.size):
+        k = shift[j]
+        va, vb, vc, vd = np.float64(a[j]), np.float64(b[j]), np.float64(c[j]), np.float64(d[j])
+        ka, kb, kc, kd = va == va, vb == vb, vc == vc, vd == vd
+        da = va - k if ka else 0.0
+        db = vb - k if kb else 0.0
+        dc = vc - k if kc else 0.0
+        dd = vd - k if kd else 0.0
+        s1[j] = (((s1[j] + da) + db) + dc) + dd
+        s2[j] = (((s2[j] + da * da) + db * db) + dc * dc) + dd * dd
+        count[j] += (ka + kb) + (kc + kd)
+
+
+@numba.njit(nogil=True, cache=True)
+def _moments_1_into(shift, s1, s2, count, a):
+    for j in range(s1.size):
+        v = np.float64(a[j])
+        keep = v == v
+        d = v - shift[j] if keep else 0.0
+        s1[j] += d
+        s2[j] += d * d
+        count[j] += keep
+
+
+@numba.njit(nogil=True, cache=True)
+def _minmax_4_into(lo, hi, a, b, c, d):
+    for j in range(lo.size):
+        lo[j] = skip_nan_min(skip_nan_min(skip_nan_min(skip_nan_min(lo[j], a[j]), b[j]), c[j]), d[j])
+        hi[j] = skip_nan_max(skip_nan_max(skip_nan_max(skip_nan_max(hi[j], a[j]), b[j]), c[j]), d[j])
+
+
+@numba.njit(nogil=True, cache=True)
+def _minmax_1_into(lo, hi, a):
+    for j in range(lo.size):
+        lo[j] = skip_nan_min(lo[j], a[j])
+        hi[j] = skip_nan_max(hi[j], a[j])
+
+
+@numba.njit(nogil=True, cache=True)
+def _moments_across_rows(state, o, buf, start, n, rows, row_stride, params):
+    """``rows`` rows folded across, a column tile at a time (see
+    :func:`numbadask.walker.walk`): the shifts first, then four rows side by side."""
+    count, shift, _, s1, _, s2, _, lo, hi = state
+    for c0 in range(0, n, COLUMN_TILE):
+        m = min(COLUMN_TILE, n - c0)
+        p, s = o + c0, start + c0
+        _shifts_of_columns(state, p, buf, s, m, rows, row_stride)
+        t_shift, t1, t2, t_count = shift[p : p + m], s1[p : p + m], s2[p : p + m], count[p : p + m]
+        t_lo, t_hi = lo[p : p + m], hi[p : p + m]
+        r = 0
+        while r + 4 <= rows:
+            rows4 = four_rows(buf, s + r * row_stride, m, row_stride)
+            _moments_4_into(t_shift, t1, t2, t_count, *rows4)
+            if params[0]:
+                _minmax_4_into(t_lo, t_hi, *rows4)
+            r += 4
+        while r < rows:
+            row = buf[s + r * row_stride : s + r * row_stride + m]
+            _moments_1_into(t_shift, t1, t2, t_count, row)
+            if params[0]:
+                _minmax_1_into(t_lo, t_hi, row)
+            r += 1
+
+
+@numba.njit(nogil=True, cache=True)
 def _add_compensations(state):
     s1, c1, s2, c2 = state[3], state[4], state[5], state[6]
     for i in range(s1.size):
@@ -186,7 +271,12 @@ def _add_compensations(state):
 
 
 _walk_moments = instantiate(
-    "walk_moments", fold_row=_moments_row, fold_4_rows=_moments_4_rows, fold_across=_moments_across, finish=_add_compensations
+    "walk_moments",
+    fold_row=_moments_row,
+    fold_4_rows=_moments_4_rows,
+    fold_across=_moments_across,
+    fold_across_rows=_moments_across_rows,
+    finish=_add_compensations,
 )
 
 

@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from .layout import Walk
-from .walker import BLOCK, instantiate, run
+from .walker import BLOCK, COLUMN_TILE, four_rows, instantiate, run
 
 _REASSOC = {"reassoc", "contract"}
 
@@ -115,13 +115,40 @@ def _sum_across(state, o, out_step, buf, start, n, step, params):
 
 
 @numba.njit(nogil=True, cache=True)
+def _add_4_into(dst, a, b, c, d):
+    # Four rows into each output in row order: the bits of four _add_into calls, with
+    # one load and store of the accumulator for four rows and four input streams in
+    # flight.  No reassoc: the loop vectorizes across outputs as it is.
+    for j in range(dst.size):
+        dst[j] = (((dst[j] + np.float64(a[j])) + np.float64(b[j])) + np.float64(c[j])) + np.float64(d[j])
+
+
+@numba.njit(nogil=True, cache=True)
+def _sum_across_rows(state, o, buf, start, n, rows, row_stride, params):
+    out = state[0]
+    for c0 in range(0, n, COLUMN_TILE):
+        m = min(COLUMN_TILE, n - c0)
+        acc = out[o + c0 : o + c0 + m]
+        s = start + c0
+        r = 0
+        while r + 4 <= rows:
+            _add_4_into(acc, *four_rows(buf, s + r * row_stride, m, row_stride))
+            r += 4
+        while r < rows:
+            _add_into(acc, buf[s + r * row_stride : s + r * row_stride + m])
+            r += 1
+
+
+@numba.njit(nogil=True, cache=True)
 def _add_compensation(state):
     out, comp = state[0], state[1]
     for i in range(out.size):
         out[i] += comp[i]
 
 
-_walk_sum = instantiate("walk_sum", fold_row=_sum_row, fold_4_rows=_sum_4_rows, fold_across=_sum_across, finish=_add_compensation)
+_walk_sum = instantiate(
+    "walk_sum", fold_row=_sum_row, fold_4_rows=_sum_4_rows, fold_across=_sum_across, fold_across_rows=_sum_across_rows, finish=_add_compensation
+)
 
 
 def sum_float64(walk: Walk) -> np.ndarray:
@@ -220,7 +247,51 @@ def _nansum_across(state, o, out_step, buf, start, n, step, params):
         count[o + j * out_step] += keep
 
 
-_walk_nansum = instantiate("walk_nansum", fold_row=_nansum_row, fold_4_rows=_nansum_4_rows, fold_across=_nansum_across, finish=_add_compensation)
+@numba.njit(nogil=True, cache=True)
+def _nan_add_into(dst, count, a):
+    for j in range(dst.size):
+        v = np.float64(a[j])
+        keep = v == v
+        dst[j] += v if keep else 0.0
+        count[j] += keep
+
+
+@numba.njit(nogil=True, cache=True)
+def _nan_add_4_into(dst, count, a, b, c, d):
+    # Branch-free, four rows into each output in row order (adding 0.0 for a NaN
+    # leaves a sum's bits as skipping it does: the sums start at +0.0).
+    for j in range(dst.size):
+        va, vb, vc, vd = np.float64(a[j]), np.float64(b[j]), np.float64(c[j]), np.float64(d[j])
+        ka, kb, kc, kd = va == va, vb == vb, vc == vc, vd == vd
+        dst[j] = (((dst[j] + (va if ka else 0.0)) + (vb if kb else 0.0)) + (vc if kc else 0.0)) + (vd if kd else 0.0)
+        count[j] += (ka + kb) + (kc + kd)
+
+
+@numba.njit(nogil=True, cache=True)
+def _nansum_across_rows(state, o, buf, start, n, rows, row_stride, params):
+    out, _, count = state
+    for c0 in range(0, n, COLUMN_TILE):
+        m = min(COLUMN_TILE, n - c0)
+        acc = out[o + c0 : o + c0 + m]
+        k = count[o + c0 : o + c0 + m]
+        s = start + c0
+        r = 0
+        while r + 4 <= rows:
+            _nan_add_4_into(acc, k, *four_rows(buf, s + r * row_stride, m, row_stride))
+            r += 4
+        while r < rows:
+            _nan_add_into(acc, k, buf[s + r * row_stride : s + r * row_stride + m])
+            r += 1
+
+
+_walk_nansum = instantiate(
+    "walk_nansum",
+    fold_row=_nansum_row,
+    fold_4_rows=_nansum_4_rows,
+    fold_across=_nansum_across,
+    fold_across_rows=_nansum_across_rows,
+    finish=_add_compensation,
+)
 
 
 def nansum_float64(walk: Walk) -> tuple[np.ndarray, np.ndarray]:

@@ -81,7 +81,9 @@ def on_walk(kernel: Callable[[Walk], Any]) -> Implementation:
     """A CPU kernel of a :class:`~numbadask.layout.Walk` as an implementation."""
 
     def run(x: Any, axes: tuple[int, ...], params: tuple, xp: Any) -> Any:
-        return kernel(plan_walk(x, axes))
+        # The reduced axes just outside a contiguous kept innermost axis: the walk's
+        # rows-across fold (numbadask.walker), whatever the chunk's slicing.
+        return kernel(plan_walk(x, axes, reduced_inward=True))
 
     run.__name__ = kernel.__name__
     return run

@@ -8,7 +8,8 @@ the CPU and the CUDA kernels walk the chunk's own memory through a :class:`Walk`
   lowest address (a view, never a copy);
 * ``base``: the element offset in ``buf`` of the chunk's element ``[0, 0, ...]``;
 * ``sizes``/``strides``/``out_strides``: the chunk's axes in memory order (largest
-  stride first), strides in elements (negative for reversed axes), and the stride of
+  stride first; with ``reduced_inward``, the reduced axes moved inward, see
+  :func:`plan_walk`), strides in elements (negative for reversed axes), and the stride of
   each axis in the C-ordered partial-result array (0 for a reduced axis).
 
 Adjacent axes that are both kept or both reduced and lie back to back in memory are
@@ -74,7 +75,24 @@ def _merged_axes(axes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]
     return merged
 
 
-def plan_walk(chunk: Any, axes: tuple[int, ...], xp: Any = np) -> Walk:
+def _reduced_next_to_kept_rows(axes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """With a contiguous kept innermost axis, the reduced axes moved (in their order)
+    to just outside it, and neighbours merged again.
+
+    A (time, lat, lon) chunk sliced along lon and reduced over time walks as (lat,
+    time, lon): each output row then gets every time step in one visit, which the
+    kernels fold four rows at a time into a cached tile of their state, instead of one
+    pass over a lat row per time step.  Each output still meets its values in the same
+    order (the reduced axes' odometer is unchanged), so the bits are the same."""
+    if len(axes) < 3 or axes[-1][1] != 1 or axes[-1][2] == 0:
+        return axes
+    kept = [a for a in axes[:-1] if a[2] != 0]
+    reduced = [a for a in axes[:-1] if a[2] == 0]
+    moved = [*kept, *reduced, axes[-1]]
+    return axes if moved == axes else _merged_axes(moved)
+
+
+def plan_walk(chunk: Any, axes: tuple[int, ...], xp: Any = np, reduced_inward: bool = False) -> Walk:
     """Describe how to reduce ``chunk`` over ``axes`` without copying it.
 
     Parameters
@@ -85,6 +103,10 @@ def plan_walk(chunk: Any, axes: tuple[int, ...], xp: Any = np) -> Walk:
         Normalized, non-negative axes to reduce over.
     xp : module
         ``numpy`` or ``cupy``: the array module of ``chunk``.
+    reduced_inward : bool
+        Where the innermost memory axis is kept and contiguous, move the reduced axes
+        to just outside it (see :func:`_reduced_next_to_kept_rows`); the axes are then
+        no longer in memory order.  The built-in CPU kernels ask for it.
 
     Returns
     -------
@@ -99,11 +121,11 @@ def plan_walk(chunk: Any, axes: tuple[int, ...], xp: Any = np) -> Walk:
     ([3, 2], [4, 1], [0, 0], (1, 1))
     """
     itemsize = chunk.dtype.itemsize
-    layout = _layout(chunk.shape, chunk.strides, itemsize, axes)
+    layout = _layout(chunk.shape, chunk.strides, itemsize, axes, reduced_inward)
     if layout is None:
         # Only exotic views (e.g. a field of a structured array) get here.
         chunk = xp.ascontiguousarray(chunk)
-        layout = _layout(chunk.shape, chunk.strides, itemsize, axes)
+        layout = _layout(chunk.shape, chunk.strides, itemsize, axes, reduced_inward)
     if layout.flips:
         chunk = chunk[layout.flips]
     if layout.span == chunk.size and chunk.flags.c_contiguous:
@@ -127,7 +149,7 @@ class _Layout:
 
 
 @functools.lru_cache(maxsize=1024)
-def _layout(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int, axes: tuple[int, ...]) -> _Layout | None:
+def _layout(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int, axes: tuple[int, ...], reduced_inward: bool = False) -> _Layout | None:
     """The walk of every chunk with this shape, these byte strides and reduced axes;
     None when a stride is not a whole number of items.  Cached: the chunks of one
     array share a few layouts, and this Python costs ~30 us per chunk right after a
@@ -141,7 +163,10 @@ def _layout(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int, axe
         ((n, s // itemsize, 0 if i in axes else out_c[i]) for i, (n, s) in enumerate(zip(shape, strides)) if n > 1),
         key=lambda a: -abs(a[1]),
     )
-    merged = _merged_axes(axes_mem) or [(1, 0, 0)]
+    merged = _merged_axes(axes_mem)
+    if reduced_inward:
+        merged = _reduced_next_to_kept_rows(merged)
+    merged = merged or [(1, 0, 0)]
     base = sum((n - 1) * -s for n, s, _ in merged if s < 0)
     span = 1 + sum((n - 1) * abs(s) for n, s, _ in merged)
     flips = tuple(slice(None, None, -1) if s < 0 else slice(None) for s in strides) if any(s < 0 for s in strides) else None

@@ -17,6 +17,16 @@ one entry per output position) and ``params`` (a tuple of run-time values):
     sums here).  Optional: by default the rows are folded one after another.
 ``fold_across(state, o, out_step, buf, start, n, step, params)``
     The innermost axis is kept: element ``j`` goes into output ``o + j*out_step``.
+``fold_across_rows(state, o, buf, start, n, rows, row_stride, params)``
+    The innermost axis is kept and contiguous (in memory and in the output) and the
+    next one out is reduced: ``rows`` rows of ``n`` elements, ``row_stride`` apart,
+    element ``j`` of each into output ``o + j`` (a leading axis reduced with a
+    contiguous tail kept: a (time, lat, lon) chunk reduced over time).  A plug-in's own
+    version reads several rows side by side into a column tile of its state that stays
+    in cache, adding them to each output in row order (the same bits as one row after
+    another): sums of (129, 180, 360) float32 blocks went from one row per visit,
+    1.8 GB/s for nansum and 0.7 for moments on one core, to ~10 (bench/NOTES.md).
+    Optional: by default ``fold_across`` runs on each row in turn.
 ``finish(state)``
     Run once after the walk (e.g. adding compensation terms into the sums).
     Optional: by default nothing.
@@ -76,8 +86,9 @@ def walk(buf, base, sizes, strides, out_strides, state, params):
     """Fold every element of the walk into ``state`` with the bound plug-in.
 
     The innermost axis (or, when the two innermost axes are both reduced and rows are
-    contiguous, the innermost two as a tile of rows) is handed to the block loops per
-    visit; the odometer walks the remaining outer axes.  Not compiled itself: see
+    contiguous, the innermost two as a tile of rows; or, when the innermost is kept and
+    contiguous and the next reduced, the innermost two as rows folded across) is handed
+    to the block loops per visit; the odometer walks the remaining outer axes.  Not compiled itself: see
     :func:`instantiate`.
     """
     k = sizes.size
@@ -85,7 +96,8 @@ def walk(buf, base, sizes, strides, out_strides, state, params):
     step = strides[k - 1]
     out_step = out_strides[k - 1]
     tiled = k >= 2 and step == 1 and out_step == 0 and out_strides[k - 2] == 0
-    outer = k - 2 if tiled else k - 1
+    columns = k >= 2 and step == 1 and out_step == 1 and out_strides[k - 2] == 0
+    outer = k - 2 if tiled or columns else k - 1
     index = np.zeros(k, dtype=np.int64)
     offset = base
     o = 0
@@ -100,6 +112,8 @@ def walk(buf, base, sizes, strides, out_strides, state, params):
             while r < rows:
                 fold_row(state, o, buf, offset + r * row_stride, n, 1, params)  # noqa: F821
                 r += 1
+        elif columns:
+            fold_across_rows(state, o, buf, offset, n, sizes[k - 2], strides[k - 2], params)  # noqa: F821
         elif out_step == 0:
             fold_row(state, o, buf, offset, n, step, params)  # noqa: F821
         else:
@@ -140,13 +154,42 @@ def _bind(template: Any, name: str, names: dict[str, Any], **options: Any) -> An
     return numba.njit(**JIT_OPTIONS, **options)(func)
 
 
+def across_in_turn(state, o, buf, start, n, rows, row_stride, params):
+    """The default ``fold_across_rows``: ``fold_across`` on each row in turn, whole
+    (what the walk did before the plug-in existed).  Cutting the rows into column
+    tiles without reading several rows at once read slower here (a plain float64
+    accumulator: 12-13 GB/s whole rows, 9.6-10.2 in tiles of 1-4k columns)."""
+    for r in range(rows):
+        fold_across(state, o, 1, buf, start + r * row_stride, n, 1, params)  # noqa: F821
+
+
+#: Columns a ``fold_across_rows`` plug-in folds at a time (see :func:`column_tiles`).
+COLUMN_TILE = 4096
+
+#: Rows a ``fold_across_rows`` plug-in reads side by side.
+ROWS_AT_ONCE = 4
+
+
+@numba.njit(nogil=True, cache=True)
+def column_tiles(n):
+    """How many column tiles of :data:`COLUMN_TILE` cover ``n`` columns."""
+    return (n + COLUMN_TILE - 1) // COLUMN_TILE
+
+
 @numba.njit(nogil=True, cache=True)
 def nothing_to_finish(state):
     """The default ``finish``: nothing."""
 
 
 def instantiate(
-    name: str, *, fold_row: Any, fold_across: Any, finish: Any = nothing_to_finish, fold_4_rows: Any = None, cache: bool = True
+    name: str,
+    *,
+    fold_row: Any,
+    fold_across: Any,
+    finish: Any = nothing_to_finish,
+    fold_4_rows: Any = None,
+    fold_across_rows: Any = None,
+    cache: bool = True,
 ) -> Any:
     """The walk bound to one plug-in (see the module docstring), as a Numba dispatcher
     ``name(buf, base, sizes, strides, out_strides, state, params)``.
@@ -174,7 +217,9 @@ def instantiate(
     """
     if fold_4_rows is None:
         fold_4_rows = _bind(rows_in_turn, f"{name}_rows_in_turn", {"fold_row": fold_row}, cache=cache)
-    plugin = {"fold_row": fold_row, "fold_4_rows": fold_4_rows, "fold_across": fold_across, "finish": finish}
+    if fold_across_rows is None:
+        fold_across_rows = _bind(across_in_turn, f"{name}_across_in_turn", {"fold_across": fold_across}, cache=cache)
+    plugin = {"fold_row": fold_row, "fold_4_rows": fold_4_rows, "fold_across": fold_across, "fold_across_rows": fold_across_rows, "finish": finish}
     return _bind(walk, name, plugin, cache=cache)
 
 
