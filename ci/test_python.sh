@@ -17,7 +17,7 @@ echo "=== API tests on Dask's query-planning Arrays (DASK_ARRAY__QUERY_PLANNING=
 # skip (tests/cases.py: legacy_dask_only); NumPy stays the reference.  The smaller
 # example budget keeps this step at a few minutes.
 DASK_ARRAY__QUERY_PLANNING=True HYPOTHESIS_PROFILE=gpu python -m pytest -q -m "not slow" \
-    tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_query_planning.py
+    tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_accelerate.py
 
 echo "=== Dask's test_reductions.py without and with accelerate(): no test may pass only without it"
 bash ci/test_dask_suite.sh

@@ -9,13 +9,24 @@ the same name or to dask.array's own, and puts dask.array's back when the last
 ``accelerate`` is restored.
 
 Which calls numbadask takes is decided per call, in one function (:func:`claims`): a
-legacy (not query-planning) Dask array of a bool, integer or float dtype whose chunks are
+Dask array (legacy or query-planning) of a bool, integer or float dtype whose chunks are
 exactly ``numpy.ndarray`` or ``cupy.ndarray``, with only arguments numbadask's function
 takes.  Everything else (complex, datetime, object input; ndarray subclasses, sparse or
 masked chunks; ``out=``; ...) runs dask.array's own function, unchanged.  A routed
 call answers as dask.array's would in one more way: without NumPy's empty-slice warnings
 ("Mean of empty slice", "All-NaN slice encountered"), which dask.array does not give
 and numbadask's own functions do.
+
+Under Dask's query planning (``DASK_ARRAY__QUERY_PLANNING=True``) the same names are
+replaced in the same places, so ``da.mean(x)`` and the expression ``Array``'s methods
+(``x.mean()``) route as on legacy Arrays.  There dask.array (2026.8) refuses ``var``,
+``std``, ``ptp`` and the arg-reductions (``NotImplementedError``); a call of those that
+numbadask claims is computed, NumPy's answer (the README's "Differences from
+dask.array" lists it).  NumPy's functions of an expression Array (``np.mean(x)``), and
+so xarray's reductions, are not routed: dask raises ``NotImplementedError`` in the
+expression Array's ``__array_function__``, and xarray (2026.9) could not hold the
+result anyway (the expression Array has no ``__array__``, so xarray's ``NamedArray``
+turns it into an object array of lazy arrays); they keep dask's error.
 
 Routing is on only inside an ``accelerate`` block, in the thread (more exactly, the
 :mod:`contextvars` context) that entered it: the replaced functions stay installed while
@@ -99,11 +110,12 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
     """Whether numbadask computes ``dask.array.<name>(a, **kwargs)`` under accelerate().
 
     The one place this is decided (numbadask's own ``handles()`` can replace it):
-    ``a`` is a legacy Dask array (not a query-planning expression), its dtype is bool,
-    integer or float, its chunk type (``a._meta``) is exactly ``numpy.ndarray`` or
-    ``cupy.ndarray``, and each argument in ``kwargs`` (the ones the caller gave, other
-    than ``a``) is one numbadask's function takes with a value it accepts.  Today that
-    leaves out: an argument numbadask's function lacks (``out=`` until it takes it); a
+    ``a`` is a ``dask.array.Array`` (legacy, or the expression-backed Array of query
+    planning), its dtype is bool, integer or float, its chunk type (``a._meta``) is
+    exactly ``numpy.ndarray`` or ``cupy.ndarray``, and each argument in ``kwargs`` (the
+    ones the caller gave, other than ``a``) is one numbadask's function takes with a
+    value it accepts.  Today that leaves out: an argument numbadask's function lacks;
+    ``out=`` under query planning (dask's expression Arrays cannot be overwritten); a
     ``dtype=`` that is not bool, integer or float; an integer ``dtype=`` for nanmean
     of float input (NumPy refuses it, dask.array answers); argmin/argmax, nanmin/nanmax
     (dask.array refuses them) and ``mean`` with an integer ``dtype=``, over arrays of
@@ -117,9 +129,8 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
     (True, False, False)
     """
     import dask.array as da
-    from dask.array.core import Array
 
-    if not isinstance(a, Array) or getattr(da, "array_expr_enabled", lambda: False)():
+    if not isinstance(a, da.Array):  # the legacy class, or the expression class under query planning
         return False
     from .calls import kernel_reduces
 
@@ -129,6 +140,8 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
     accepted = _numbadask_parameters(name)
     if any(k not in accepted for k in kwargs):
         return False
+    if "out" in kwargs and _query_planning():
+        return False  # numbadask's out= (dask's handle_out) overwrites legacy Arrays only
     from .registry import REGISTRY
 
     r = REGISTRY[name]
@@ -151,11 +164,13 @@ def claims(name: str, a: Any, kwargs: dict[str, Any]) -> bool:
 
 # --- the routers -----------------------------------------------------------------
 
-
 def _router(name: str, original: Any) -> Any:
     """A function with ``original``'s signature: numbadask's ``name`` for the calls
-    :func:`claims` gives it inside an accelerate() block, ``original`` for all others."""
-    sig = inspect.signature(original)
+    :func:`claims` gives it inside an accelerate() block, ``original`` for all others.
+    A call is read with ``original``'s parameters, or, where ``original`` takes only
+    ``*args, **kwargs`` (dask's query-planning placeholders), with those of dask's own
+    function of that name (:func:`_call_signature`)."""
+    sig = _call_signature(name, original)
     defaults = {p.name: p.default for p in sig.parameters.values()}
     first = next(iter(sig.parameters))
 
@@ -185,7 +200,7 @@ def _router(name: str, original: Any) -> Any:
             _declined[name] += 1
         return original(*args, **kwargs)
 
-    route.__signature__ = sig  # type: ignore[attr-defined]
+    route.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
     route.__numbadask_original__ = original  # type: ignore[attr-defined]
     return route
 
@@ -199,11 +214,32 @@ def _is_default(value: Any, default: Any) -> bool:
         return False
 
 
+# --- where Dask and xarray look the functions up: the Dask internals read here -------
+#
+# Everything this module knows of Dask's insides is in this section.  Public API first:
+# ``dask.array.array_expr_enabled()`` and ``dask.array.Array`` (the expression class under
+# query planning).  Beyond it: the modules ``dask.array.reductions`` and
+# ``dask.array.routines`` (the Array methods, legacy and expression, import their function
+# from ``dask.array.reductions`` at call time), ``dask.array.core._HANDLED_FUNCTIONS``
+# (the legacy ``__array_function__``'s alias table, ``np.amax`` -> ``dask.array.max``)
+# and the shape of dask's query-planning placeholders (``*args, **kwargs``).
+
+
+@functools.lru_cache(maxsize=1)
+def _query_planning() -> bool:
+    """Whether ``dask.array.Array`` is the expression-backed class (read once: dask
+    refuses to switch after ``dask.array`` is imported)."""
+    import dask.array as da
+
+    return bool(getattr(da, "array_expr_enabled", lambda: False)())
+
+
 def _namespaces() -> list[Any]:
     """Where Dask and xarray look the functions up: the ``dask.array`` namespace (also
-    NumPy's ``__array_function__`` protocol, so xarray), ``dask.array.reductions`` (the
-    ``Array`` methods import from there at call time), ``dask.array.routines`` (ptp) and
-    the ``__array_function__`` table of aliases (``np.amax`` -> ``dask.array.max``)."""
+    the legacy Array's ``__array_function__``, so NumPy's functions and xarray),
+    ``dask.array.reductions`` (both Array classes' methods import from there at call
+    time), ``dask.array.routines`` (ptp) and the legacy ``__array_function__``'s table of
+    aliases (``np.amax`` -> ``dask.array.max``)."""
     import dask.array as da
     import dask.array.core
     import dask.array.reductions
@@ -212,29 +248,60 @@ def _namespaces() -> list[Any]:
     return [da, dask.array.reductions, dask.array.routines, dask.array.core._HANDLED_FUNCTIONS]
 
 
-def _install() -> None:
-    import dask.array as da
+def _call_signature(name: str, original: Any) -> inspect.Signature:
+    """The parameters a call of dask's ``original`` is read with: its own, or where it
+    has none named (under query planning ``dask.array.argmin``, ``ptp``, ... are
+    placeholders taking ``*args, **kwargs`` that raise ``NotImplementedError``) those
+    of dask's own ``name`` in ``dask.array.reductions`` or ``dask.array.routines``."""
+    sig = inspect.signature(original)
+    named = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if next(iter(sig.parameters.values())).kind in named:
+        return sig
+    import dask.array.reductions
+    import dask.array.routines
 
+    for home in (dask.array.reductions, dask.array.routines):
+        func = getattr(home, name, None)
+        if callable(func):
+            func = getattr(func, "__numbadask_original__", func)
+            return inspect.signature(func)
+    raise RuntimeError(f"dask has no dask.array.{name} with named parameters")
+
+
+def _install() -> None:
     from .calls import remember_dask_functions
 
     # numbadask's hand-offs must reach dask's own functions, not these routers.
     remember_dask_functions()
 
+    routers: dict[int, Any] = {}  # one router per dask function (by id: functions compare by identity)
+
+    def router_of(name: str, original: Any) -> Any:
+        if id(original) not in routers:
+            routers[id(original)] = _router(name, original)
+        return routers[id(original)]
+
+    spaces = _namespaces()
     for name in NAMES:
-        original = getattr(da, name, None)
-        if original is None:
-            continue
-        original = getattr(original, "__numbadask_original__", original)
-        router = _router(name, original)
-        for space in _namespaces():
+        # The functions of this name: dask.array's, and under query planning the other
+        # modules' where they differ (dask.array.argmin is then a placeholder).
+        originals = []
+        for space in spaces:
+            if not isinstance(space, dict):
+                f = getattr(space, name, None)
+                if callable(f) and f not in originals:
+                    originals.append(f)
+        for space in spaces:
             if isinstance(space, dict):
-                keys = [k for k, v in space.items() if v is original]
-                for k in keys:
-                    _saved.append((space, k, original, router))
-                    space[k] = router
-            elif getattr(space, name, None) is original:
-                _saved.append((space, name, original, router))
-                setattr(space, name, router)
+                for k, v in list(space.items()):
+                    if any(v is f for f in originals):
+                        _saved.append((space, k, v, router_of(name, v)))
+                        space[k] = _saved[-1][3]
+            else:
+                f = getattr(space, name, None)
+                if any(f is g for g in originals):
+                    _saved.append((space, name, f, router_of(name, f)))
+                    setattr(space, name, _saved[-1][3])
 
 
 def _uninstall() -> None:
@@ -265,6 +332,10 @@ class accelerate:  # noqa: N801 - used like a function: numbadask.accelerate()
     arrays (``np.mean(x)``, ``np.amax(x)``) and therefore xarray's reductions of
     Dask-backed data (``xr.DataArray(x).mean()``).  Each call goes to numbadask's
     function when :func:`claims` says numbadask computes it, else to dask.array's.
+    Under query planning the same functions and the expression Array's methods
+    (``sum``, ``mean``, ``min``, ``max``, ``var``, ``std``; it has no ``argmin`` or
+    ``argmax``, and none is added), but not NumPy's functions (so not xarray's
+    reductions): dask's ``__array_function__`` refuses them there, and stays as it is.
 
     Which calls: :meth:`claims` (:func:`numbadask.accelerate.claims`).  How to check:
     :meth:`routed` counts the calls numbadask computed, by name;
