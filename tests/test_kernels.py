@@ -474,3 +474,28 @@ def test_column_kernels_of_two_arrays_equal_the_row_kernels_bits(rng):
     np.testing.assert_allclose(kx + mx, x.mean(0), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(m2y, ((y - y.mean(0)) ** 2).sum(0), rtol=1e-10)
     np.testing.assert_allclose(cxy, ((x - x.mean(0)) * (y - y.mean(0))).sum(0), rtol=1e-10)
+
+
+def test_two_array_blocks_read_along_memory_whatever_the_axis_order(rng):
+    """A (time, lat, lon) block transposed to (lat, lon, time) and reduced over time
+    (xarray's weighted moves the dimension last) goes to the column kernels, along its
+    contiguous rows; the answers equal NumPy's and the bits those of a C copy."""
+    from numbadask import bivariate
+
+    a = rng.normal(5.0, 1.0, size=(9, 4, 6)).astype(np.float32)
+    a[rng.random(a.shape) < 0.1] = np.nan
+    b = rng.normal(size=(9, 4, 6))
+    t, tb = a.transpose(1, 2, 0), b.transpose(1, 2, 0)
+    view, rows = bivariate._two_d(t, (2,))
+    assert not rows and view.shape == (9, 24) and np.shares_memory(view, a)
+    w = np.broadcast_to(rng.random(9) + 0.5, t.shape)  # weights along time only
+    assert bivariate._two_d(w, (2,), rows)[0].shape == (9, 24)
+    got = bivariate._weighted_chunk(t, w, (2,), skip=True)
+    want = bivariate._weighted_chunk(np.ascontiguousarray(t), np.ascontiguousarray(w), (2,), skip=True)
+    for g, o in zip(got, want):
+        assert g.tobytes() == o.tobytes()
+    keep = ~np.isnan(t)
+    np.testing.assert_allclose(got.swa, np.where(keep, w * t, 0).sum(2, keepdims=True), rtol=1e-12)
+    co, co_c = bivariate._block_state(t, tb, (2,)), bivariate._block_state(np.ascontiguousarray(t), np.ascontiguousarray(tb), (2,))
+    for g, o in zip(co[:-1], co_c[:-1]):
+        assert g.tobytes() == o.tobytes()

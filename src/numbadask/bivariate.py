@@ -124,16 +124,29 @@ def _merged(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int]
     return math.prod(shape), dims[-1][1]
 
 
-def _two_d(block: Any, axes: tuple[int, ...]) -> tuple[Any, bool]:
-    """``block`` as 2-D: (positions, reduced) when the reduced axes are the trailing
-    ones (``rows``), else (reduced, positions) with the kept axes in their order.  A
-    strided view where the strides allow it (so a broadcast input, e.g. weights along
-    one axis, is not copied to the chunk's size); else a copy by ``reshape``."""
+def _two_d(block: Any, axes: tuple[int, ...], rows: bool | None = None) -> tuple[Any, bool]:
+    """``block`` as 2-D: (positions, reduced) (``rows``) or (reduced, positions), the
+    kept axes in their order.  A strided view where the strides allow it (so a
+    broadcast input, e.g. weights along one axis, is not copied to the chunk's size);
+    else a copy by ``reshape``, (positions, reduced) when the reduced axes are the
+    trailing ones.
+
+    ``rows=None`` chooses by memory: the reduced axes innermost in the view when they
+    are innermost in memory.  A (time, lat, lon) block transposed to (lat, lon, time)
+    (xarray's ``weighted`` moves the reduced dimension last) is then read as (time,
+    positions) by the column kernels, along its contiguous rows, where the row kernels
+    read it one 4-byte element per 259 KB stride.  The second block of a pair takes
+    the first one's ``rows``, so both views index alike."""
     kept = [a for a in range(block.ndim) if a not in axes]
-    rows = list(axes) == list(range(len(kept), block.ndim))
+    trailing = list(axes) == list(range(len(kept), block.ndim))
+    red = _merged(tuple(block.shape[a] for a in axes), tuple(block.strides[a] for a in axes))
+    pos = _merged(tuple(block.shape[a] for a in kept), tuple(block.strides[a] for a in kept))
+    if rows is None:
+        rows = trailing
+        if red is not None and pos is not None and red[0] > 1 and pos[0] > 1 and abs(red[1]) != abs(pos[1]):
+            rows = abs(red[1]) < abs(pos[1])
     first, second = (kept, list(axes)) if rows else (list(axes), kept)
-    outer = _merged(tuple(block.shape[a] for a in first), tuple(block.strides[a] for a in first))
-    inner = _merged(tuple(block.shape[a] for a in second), tuple(block.strides[a] for a in second))
+    outer, inner = (pos, red) if rows else (red, pos)
     if outer is not None and inner is not None and block.size:
         view = np.lib.stride_tricks.as_strided(block, shape=(outer[0], inner[0]), strides=(outer[1], inner[1]), writeable=False)
         return view, rows
@@ -183,7 +196,7 @@ def _block_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
         return _generic_state(x, y, axes)
     shape = _keepdims_shape(x.shape, axes)
     x2, rows = _two_d(x, axes)
-    y2, _ = _two_d(y, axes)
+    y2, _ = _two_d(y, axes, rows)
     kernel = cpu_comoments.comoments_rows if rows else cpu_comoments.comoments_columns
     fields = kernel(x2, y2)
     return CoState(*(f.reshape(shape) for f in fields), math.prod(x.shape[a] for a in axes))
@@ -512,7 +525,7 @@ def _weighted_chunk(a: Any, w: Any, axes: tuple[int, ...], skip: bool = False) -
         return WeightedState((w * a).sum(axis=axes, keepdims=True), w.sum(axis=axes, keepdims=True))
     shape = _keepdims_shape(a.shape, axes)
     a2, rows = _two_d(a, axes)
-    w2, _ = _two_d(w, axes)
+    w2, _ = _two_d(w, axes, rows)
     kernel = cpu_comoments.weighted_rows if rows else cpu_comoments.weighted_columns
     swa, sw = kernel(a2, w2, bool(skip))
     return WeightedState(swa.reshape(shape), sw.reshape(shape))
