@@ -88,3 +88,39 @@ def test_every_reduction_under_query_planning():
     env = {**os.environ, "DASK_ARRAY__QUERY_PLANNING": "True"}
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+XARRAY_SCRIPT = textwrap.dedent(
+    """
+    import dask.array as da, numpy as np, pytest, xarray as xr
+    import numbadask.xarray
+
+    assert da.array_expr_enabled(), "query planning is off"
+    rng = np.random.default_rng(3)
+    a = xr.DataArray(rng.standard_normal((5, 4)), dims=("t", "x"), coords={"x": [1, 2, 3, 4]})
+    b = a * a + 1
+    # NumPy-backed data: NumPy results, equal to xarray's own (never object arrays).
+    for name in ("sum", "mean", "var", "std", "min", "max", "count", "argmin", "argmax"):
+        got = getattr(a.nd, name)("t")
+        assert got.dtype != object, name
+        xr.testing.assert_allclose(got, getattr(a, name)("t"))
+    xr.testing.assert_allclose(a.nd.moments("t")["var"], a.var("t"))
+    xr.testing.assert_allclose(a.nd.corr(b, "t"), xr.corr(a, b, "t"))
+    xr.testing.assert_allclose(a.nd.weighted(b).mean("t"), a.weighted(b).mean("t"))
+    ds = xr.Dataset({"u": a, "v": b})
+    xr.testing.assert_allclose(ds.nd.std("t"), ds.std("t"))
+    # Dask query-planning Arrays: xarray cannot hold them; a clear error, not object arrays.
+    lazy = xr.DataArray(da.from_array(a.values, chunks=2), dims=("t", "x"))
+    for obj in (lazy, xr.Dataset({"u": lazy})):
+        with pytest.raises(TypeError, match="query-planning"):
+            obj.nd.mean("t")
+    print("ok")
+    """
+)
+
+
+def test_xarray_accessor_under_query_planning():
+    pytest.importorskip("xarray")
+    env = {**os.environ, "DASK_ARRAY__QUERY_PLANNING": "True"}
+    done = subprocess.run([sys.executable, "-c", XARRAY_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr

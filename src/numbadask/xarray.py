@@ -44,6 +44,7 @@ array([ 4., nan])
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, Callable
@@ -72,6 +73,41 @@ _SILENCED = ("Mean of empty slice", "All-NaN slice encountered", "Degrees of fre
 
 def _is_dask(data: Any) -> bool:
     return dask.is_dask_collection(data)
+
+
+def _refuse_query_planning(obj: Any) -> None:
+    """Raise for data held as Dask's query-planning (expression-backed) Arrays.
+
+    xarray cannot hold them yet: their ``__array_function__`` and ``__array__`` are
+    missing, so xarray's own reductions raise and a result wrapped back into a DataArray
+    becomes an object array of lazy Arrays, not numbers (xarray 2026.9, dask 2026.8).
+    A clear error here is better than that."""
+    variables = obj.variables.values() if hasattr(obj, "data_vars") else [obj.variable]
+    for var in variables:
+        if _is_dask(var._data) and hasattr(var._data, "expr"):
+            raise TypeError(
+                "numbadask.xarray: this xarray object holds Dask query-planning Arrays "
+                "(array.query-planning=True), which xarray cannot reduce or hold results "
+                "of (they become object arrays). Import dask.array with "
+                "DASK_ARRAY__QUERY_PLANNING=False, or call numbadask's functions on the "
+                "Dask arrays themselves (e.g. numbadask.mean(obj.data, axis=0))."
+            )
+
+
+def _numpy_in_numpy_out(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Compute ``func``'s result at once when no input is a Dask array and the result is a
+    query-planning Array: xarray turns such an Array into an object array of lazy
+    Arrays (see :func:`_refuse_query_planning`).  Legacy Dask results are left lazy
+    (``_Accessor._materialize`` computes them together)."""
+
+    @functools.wraps(func)
+    def wrapper(*arrays: Any, **kwargs: Any) -> Any:
+        out = func(*arrays, **kwargs)
+        if _is_dask(out) and hasattr(out, "expr") and not any(_is_dask(a) for a in arrays):
+            (out,) = _compute_together([out])
+        return out
+
+    return wrapper
 
 
 def _kernel_data(data: Any) -> bool:
@@ -120,6 +156,7 @@ def _reducer(name: str) -> Callable[..., Any]:
     function (or its nan-twin, by ``skipna``) where numbadask has a kernel, else xarray's
     own function (``duck_array_ops.<name>``) with the same arguments."""
 
+    @_numpy_in_numpy_out
     def reduce(data: Any, axis: Any = None, skipna: bool | None = None, *, split_every: Any = None, device: str = "auto", **kwargs: Any) -> Any:
         if not _kernel_data(data) or (name in ("argmin", "argmax") and isinstance(axis, tuple)):
             return _xarray_function(name, data, axis, skipna, kwargs)
@@ -163,6 +200,7 @@ def _xarray_function(name: str, data: Any, axis: Any, skipna: bool | None, kwarg
 
 
 def _custom(r: CustomReduction, params: dict[str, Any]) -> Callable[..., Any]:
+    @_numpy_in_numpy_out
     def reduce(data: Any, axis: Any = None, *, split_every: Any = None, device: str = "auto") -> Any:
         return r(data, axis=axis, split_every=split_every, device=device, **params)
 
@@ -179,6 +217,7 @@ class _MomentsCache:
         self.results: dict[tuple[int, Any], tuple[Any, variances.MomentsResult]] = {}
 
     def field(self, name: str) -> Callable[..., Any]:
+        @_numpy_in_numpy_out
         def reduce(data: Any, axis: Any = None) -> Any:
             key = (id(data), axis)
             if key not in self.results:  # keep `data` alive: its id stays its own
@@ -275,6 +314,7 @@ def _weighted_array(arr: Any, weights: Any, dim: Any, skipna: bool | None, keep_
         dtype = np.result_type(dtype, np.float64) if dtype.kind != "f" else dtype
     axis = tuple(range(-len(dims), 0))
 
+    @_numpy_in_numpy_out
     def apply(x: Any, y: Any) -> Any:
         x, y, shape = bivariate._aligned(x, y, f"weighted {field}", ("data", "weights"))
         axes = tuple(range(len(shape) - len(dims), len(shape)))
@@ -352,6 +392,7 @@ class _Accessor:
     _obj: Any
 
     def __init__(self, obj: Any) -> None:
+        _refuse_query_planning(obj)
         self._obj = obj
 
     # --- the plumbing -----------------------------------------------------------------
@@ -675,6 +716,7 @@ class DataArrayAccessor(_Accessor):
         eager = not (_is_dask(a.variable.data) or _is_dask(b.variable.data))
         axis = tuple(range(-len(dims), 0))
 
+        @_numpy_in_numpy_out
         def apply(x: Any, y: Any) -> Any:
             return func(x, y, axis=axis, split_every=split_every, **kwargs)
 
