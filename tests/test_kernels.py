@@ -74,10 +74,10 @@ KERNELS = [
 ]
 
 
-def check_sum_kernel(kernel, rng: np.random.Generator) -> None:
+def check_sum_kernel(kernel, rng: np.random.Generator, dtypes=ALL_DTYPES) -> None:
     """The contract: float64 sums equal NumPy's over every dtype, layout and axis set,
     in the keepdims shape, with NaN/inf propagated and the same bits on every run."""
-    for dtype in ALL_DTYPES:
+    for dtype in dtypes:
         for name, a in views(kernel.asarray(random_array(rng, (3, 4, 5), dtype))).items():
             host = to_numpy(a)
             for r in range(4):
@@ -86,6 +86,10 @@ def check_sum_kernel(kernel, rng: np.random.Generator) -> None:
                     want = host.astype(np.float64).sum(axis=axes, keepdims=True)
                     assert got.dtype == np.float64 and got.shape == want.shape
                     np.testing.assert_allclose(got, want, rtol=1e-13, err_msg=f"{dtype} {name} {axes}")
+
+
+def check_sum_specials(kernel, rng: np.random.Generator) -> None:
+    """NaN/inf propagated as NumPy's sum does; the same bits on every run."""
     special = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, 3.0], [np.inf, -np.inf, 0.0]])
     got = kernel.sum(kernel.asarray(special), (1,))
     np.testing.assert_array_equal(got.ravel(), [np.nan, np.inf, np.nan])
@@ -93,9 +97,20 @@ def check_sum_kernel(kernel, rng: np.random.Generator) -> None:
     assert kernel.sum(x, (0,)).tobytes() == kernel.sum(x, (0,)).tobytes()
 
 
+#: Each contract test runs once per dtype: under the simulator one whole contract is
+#: minutes, and one test per dtype lets pytest-xdist spread them over the cores.
+DTYPES = [pytest.param(d, id=np.dtype(d).name) for d in ALL_DTYPES]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_sum_kernel_contract(kernel, rng):
-    check_sum_kernel(kernel, rng)
+def test_sum_kernel_contract(kernel, dtype, rng):
+    check_sum_kernel(kernel, rng, (dtype,))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_sum_kernel_specials(kernel, rng):
+    check_sum_specials(kernel, rng)
 
 
 def check_nansum_kernel(kernel, rng: np.random.Generator) -> None:
@@ -129,14 +144,14 @@ def check_int_sum_kernel(kernel, rng: np.random.Generator) -> None:
     assert kernel.run("sum_int64", big, (0,)).view(np.uint64)[0] == np.uint64(12)
 
 
-def check_minmax_kernel(kernel, rng: np.random.Generator) -> None:
+def check_minmax_kernel(kernel, rng: np.random.Generator, dtypes=ALL_DTYPES) -> None:
     """minmax: smallest and largest non-NaN values in the input's dtype, NaN counted;
     min_only and max_only: the same count and one of the two values."""
     kept = {"minmax": ("lo", "hi"), "min_only": ("lo",), "max_only": ("hi",)}
     long_row = rng.normal(size=(2, 1001))  # long enough for the vectorized loop bodies
     long_row[0, [3, 500, 999]] = np.nan
     long_row[1, [7, 8]] = [np.inf, -np.inf]
-    for dtype in ALL_DTYPES:
+    for dtype in dtypes:
         base = random_array(rng, (3, 4, 5), dtype)
         if base.dtype.kind == "f":
             base[rng.random(base.shape) < 0.3] = np.nan
@@ -188,10 +203,10 @@ def check_minmax_edges(kernel, rng: np.random.Generator) -> None:
                             assert got[value] == want[value], (kernel_name, dtype, n, pattern, value)
 
 
-def check_moments_kernel(kernel, rng: np.random.Generator) -> None:
+def check_moments_kernel(kernel, rng: np.random.Generator, dtypes=ALL_DTYPES) -> None:
     """shifted_moments(_minmax): count of non-NaN values, a shift taken from the data,
     sum(x - K), sum((x - K)**2) (and min/max), from which mean and var follow."""
-    for dtype in ALL_DTYPES:
+    for dtype in dtypes:
         base = random_array(rng, (3, 4, 5), dtype)
         if base.dtype.kind == "f":
             base[rng.random(base.shape) < 0.3] = np.nan
@@ -215,12 +230,10 @@ def check_moments_kernel(kernel, rng: np.random.Generator) -> None:
                         np.testing.assert_array_equal(lo[seen], np.nanmin(host, axis=axes, keepdims=True)[seen])
 
 
-def check_argminmax_kernel(kernel, rng: np.random.Generator) -> None:
+def check_argminmax_kernel(kernel, rng: np.random.Generator, dtypes=ALL_DTYPES) -> None:
     """argminmax: first index of the best non-NaN value and of the first NaN, per row
     of the (outputs, values) view, for axis None or an int, on any layout."""
-    from numbadask import cpu_kernels
-
-    for dtype in ALL_DTYPES:
+    for dtype in dtypes:
         base = random_array(rng, (3, 4, 5), dtype)
         if base.dtype.kind == "f":
             base[rng.random(base.shape) < 0.2] = np.nan
@@ -244,7 +257,8 @@ def check_argminmax_kernel(kernel, rng: np.random.Generator) -> None:
                                 assert index[i] == finder(row.astype(np.float64))
 
 
-    # Long rows: the block-tree path (short rows get one thread each).
+def check_argminmax_long_rows(kernel, rng: np.random.Generator) -> None:
+    """Long rows: the block-tree path (short rows get one thread each)."""
     long = rng.random((3, 700))
     long[1, 5] = np.nan
     long[2, 600] = long[2, 601] = -1.0  # a tie: the first one wins
@@ -256,19 +270,31 @@ def check_argminmax_kernel(kernel, rng: np.random.Generator) -> None:
                 np.testing.assert_array_equal(to_numpy(g), w)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_argminmax_kernel_contract(kernel, rng):
-    check_argminmax_kernel(kernel, rng)
-
-
-@pytest.mark.parametrize("kernel", KERNELS)
-def test_moments_kernel_contract(kernel, rng):
-    check_moments_kernel(kernel, rng)
+def test_argminmax_kernel_contract(kernel, dtype, rng):
+    check_argminmax_kernel(kernel, rng, (dtype,))
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_minmax_kernel_contract(kernel, rng):
-    check_minmax_kernel(kernel, rng)
+def test_argminmax_long_rows(kernel, rng):
+    check_argminmax_long_rows(kernel, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_moments_kernel_contract(kernel, dtype, rng):
+    check_moments_kernel(kernel, rng, (dtype,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_minmax_kernel_contract(kernel, dtype, rng):
+    check_minmax_kernel(kernel, rng, (dtype,))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_minmax_edges(kernel, rng):
     check_minmax_edges(kernel, rng)
 
 
