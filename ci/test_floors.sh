@@ -4,7 +4,7 @@
 # (read from there, `>=` turned into `==`, so this never drifts), then the API tests.
 #
 # What it installs: the repo (`pip install -e .`, no extras) at the floor pins, plus the
-# test runners only (pytest, hypothesis, psutil). Not the `test` extra: its numba-cuda
+# test runners only (pytest, hypothesis, psutil, pytest-xdist). Not the `test` extra: its numba-cuda
 # needs a newer numba than the floor (pip would move numba up, or fail), and its CUDA
 # toolchain wheels (nvidia-cuda-nvcc/nvrtc) only serve tests/test_cuda_static.py, which
 # is not run here. zarr/h5py (CLI tests) are left out likewise: the floors are about the
@@ -31,11 +31,12 @@ EOF
 )
 read -ra PINS <<<"$PINS_LINE"  # an array: "dask[array]" is never globbed
 echo "=== floors: ${PINS[*]}"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e . "${PINS[@]}" pytest hypothesis psutil
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e . "${PINS[@]}" pytest hypothesis psutil pytest-xdist
 "$VENV/bin/python" -m pip list --disable-pip-version-check 2>/dev/null | grep -iE '^(numpy|numba|llvmlite|dask|distributed) '
 
 echo "=== API tests at the floors"
 # conftest's smaller Hypothesis budget (15 examples, not 60): at the floors every kernel
 # compiles afresh (Numba's cache is per Numba version), and compiling is most of the time.
 HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-gpu}" "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
+    -n "${PYTEST_WORKERS:-auto}" \
     tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_graph.py
