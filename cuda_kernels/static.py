@@ -81,8 +81,10 @@ WIDE = ("float32", "float64")
 #: fields, exp in the merge) and count_above (one field, one parameter).
 CUSTOM_EXAMPLES = ("logsumexp", "count_above")
 #: User-defined reductions of several arrays compiled (:data:`MULTI_EXAMPLES`' makers):
-#: a weighted mean (two arrays read side by side, two fields, NaN positions skipped).
-MULTI_EXAMPLES = ("weighted_mean",)
+#: a weighted mean (two arrays read side by side, two fields, NaN positions skipped) and
+#: the co-moments of CuPy block pairs (six fields, Chan's merge:
+#: ``numbadask.bivariate._costate``).
+MULTI_EXAMPLES = ("weighted_mean", "comoments")
 #: Their layouts (both kernels, float32 and float64 inputs).
 MULTI_LAYOUTS = ((1, 1), (1, 2))
 #: The index of the input array's data pointer among the kernel's PTX parameters:
@@ -175,7 +177,10 @@ def _weighted_mean() -> Any:
 def _custom(example: str) -> Any:
     from numbadask import examples
 
-    r = _weighted_mean() if example == "weighted_mean" else getattr(examples, example)
+    from numbadask import bivariate
+
+    makers = {"weighted_mean": _weighted_mean, "comoments": lambda: bivariate._costate}
+    r = makers[example]() if example in makers else getattr(examples, example)
     return _module("custom").CudaKernels(r.map, r.merge, r.identity, len(r.params), r.skipna, r.arrays)
 
 

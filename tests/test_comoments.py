@@ -172,17 +172,70 @@ def test_bad_ddof_and_axis():
         numbadask.cov(np.ones(3), np.ones(4))
 
 
-def test_generic_path_matches_kernel(rng):
-    """The array-module state (CuPy chunks) equals the kernel's, on NumPy here."""
+FIELDS = ("count", "mean_x", "mean_y", "var_x", "var_y", "cov", "corr")
+
+
+@pytest.mark.cuda_kernels
+def test_gpu_block_states_match_the_cpu_kernels(rng):
+    """The CUDA kernels of CuPy block pairs (here in the simulator, on NumPy blocks)
+    against the njit kernels: every finished field, on offset data with NaN and inf,
+    broadcast and strided blocks; the weighted sums with and without ``skip``."""
     x = 1e6 + rng.normal(size=(9, 4, 5))
     y = rng.normal(size=(9, 4, 5))
-    y[0, 0, 0] = np.nan
-    for axes in [(0,), (2,), (0, 2), (1,)]:
-        a, b = cm._block_state(x, y, axes), cm._generic_state(x, y, axes)
-        np.testing.assert_allclose(a.kx + a.mean_x, b.kx + b.mean_x, rtol=1e-14)
-        np.testing.assert_allclose(a.ky + a.mean_y, b.ky + b.mean_y, rtol=1e-14, atol=1e-14)
-        for field in ("count", "m2x", "m2y", "cxy", "seen"):
-            np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=1e-9, atol=1e-9, err_msg=str((axes, field)))
+    y[0, 0, 0], x[1, 1, 1], x[2, 2, 2] = np.nan, np.inf, np.nan
+    pairs = [(x, y), (x[:, ::-1], y[:, :1].repeat(4, 1)), (x[:, :, 1:], np.broadcast_to(y[:1, :1, 1:], (9, 4, 4)))]
+    for a, b in pairs:
+        for axes in [(0,), (2,), (0, 2), (1,), (0, 1, 2)]:
+            cpu, gpu = cm._block_state(a, b, axes), cm._gpu_state(a, b, axes)
+            for field in FIELDS:
+                for ddof, skipna in [(0, True), (1, False)]:
+                    want, got = cm._field(cpu, field, ddof, skipna), cm._field(gpu, field, ddof, skipna)
+                    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=str((axes, field)))
+            for skip in (False, True):
+                want, got = cm._weighted_chunk(a, np.abs(b), axes, skip), cm._gpu_weighted(a, np.abs(b), axes, skip)
+                np.testing.assert_allclose(got.swa, want.swa, rtol=1e-12, equal_nan=True)
+                np.testing.assert_allclose(got.sw, want.sw, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.cuda_kernels
+def test_gpu_kernels_end_to_end(rng, monkeypatch):
+    """comoments, cov, corr, product_means and average through the CUDA kernels of
+    every block pair (as CuPy chunks take them), against NumPy."""
+    monkeypatch.setattr(cm, "_chunk", cm._gpu_state)
+    monkeypatch.setattr(cm, "_weighted_chunk", cm._gpu_weighted)
+    x = 1e4 + rng.normal(size=(12, 5))
+    y = 0.5 * x + rng.normal(size=(12, 5))
+    y[3, 1] = np.nan
+    dx, dy = da.from_array(x, chunks=(5, 3)), da.from_array(y, chunks=(4, 5))
+    for axis in (0, None):
+        for skipna in (False, True):
+            check(numbadask.comoments(dx, dy, axis=axis, ddof=1, skipna=skipna), reference(x, y, axis, 1, skipna), rtol=1e-9)
+    keep = ~np.isnan(y[:, 0])
+    np.testing.assert_allclose(numbadask.corr(dx, dy, axis=0).compute()[0], np.corrcoef(x[keep, 0], y[keep, 0])[0, 1], rtol=1e-9)
+    means = numbadask.product_means(dx, dx, axis=0)
+    np.testing.assert_allclose(means.xy.compute(), (x * x).mean(axis=0), rtol=1e-12)
+    w = rng.uniform(0.1, 1.0, size=5)
+    np.testing.assert_allclose(numbadask.average(dx, axis=1, weights=w).compute(), np.average(x, axis=1, weights=w), rtol=1e-12)
+
+
+@pytest.mark.gpu
+def test_cupy_chunks(rng):
+    """Real CuPy chunks: the CUDA kernels, results on the GPU, NumPy's answers."""
+    import cupy
+
+    x = 1e4 + rng.normal(size=(300, 40))
+    y = 0.5 * x + rng.normal(size=(300, 40))
+    y[7, 3] = np.nan
+    dx = da.from_array(cupy.asarray(x), chunks=(64, 40), asarray=False)
+    dy = da.from_array(cupy.asarray(y), chunks=(100, 20), asarray=False)
+    r = numbadask.comoments(dx, dy, axis=0, ddof=1, skipna=True)
+    assert isinstance(r.cov.compute(), cupy.ndarray)
+    ref = reference(x, y, 0, 1, True)
+    for field, value in zip(r._fields, dask.compute(*r)):
+        np.testing.assert_allclose(cupy.asnumpy(value).astype(np.float64), ref[field].astype(np.float64), rtol=1e-9, err_msg=field)
+    w = rng.uniform(0.1, 1.0, size=40)
+    got = numbadask.average(dx, axis=1, weights=cupy.asarray(w)).compute()
+    np.testing.assert_allclose(cupy.asnumpy(got), np.average(x, axis=1, weights=w), rtol=1e-12)
 
 
 def test_cov_corr_defaults_match_xarray_rules(rng):

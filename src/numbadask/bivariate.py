@@ -9,7 +9,8 @@ task per pair of aligned blocks reduces both with one ``@numba.njit`` kernel
 merge in numbadask's fixed-order tree (:func:`numbadask.graph.tree_reduce`), and each
 result is finished from the merged state (:func:`numbadask.graph.finish_blocks`), so
 all of them share one graph and one read of the inputs.  Chunks must be
-``numpy.ndarray`` (the kernels) or CuPy arrays (array-module code, not one kernel);
+``numpy.ndarray`` (the njit kernels) or CuPy arrays (one CUDA kernel per block pair,
+made by :func:`numbadask.reduction` from :func:`_costate` and :func:`_weighted_pair`);
 masked, sparse and other chunk types raise ``TypeError`` when computed rather than have
 their masks ignored.  Legacy and query-planning (expression-backed) Dask Arrays alike.
 """
@@ -24,6 +25,7 @@ import numpy as np
 
 from . import graph
 from .calls import Axis, SplitEvery, _split_every, check_ddof, normalize_axes
+from .custom import reduction
 from .definition import drop_axes
 from .dispatch import array_module, is_cupy_array
 
@@ -169,22 +171,61 @@ def _check_chunks(*blocks: Any) -> None:
             )
 
 
-def _generic_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
-    """The state of one block pair with array-module operations (CuPy and other chunk
-    types): a two-pass, centred computation; correct, though not one kernel."""
-    xp = array_module(x)
-    x, y = x.astype(xp.float64), y.astype(xp.float64)
-    valid = ~(xp.isnan(x) | xp.isnan(y))
-    n = valid.sum(axis=axes, keepdims=True).astype(xp.int64)
-    safe = xp.maximum(n, 1)
-    with np.errstate(invalid="ignore"):
-        mean_x = xp.where(valid, x, 0.0).sum(axis=axes, keepdims=True) / safe
-        mean_y = xp.where(valid, y, 0.0).sum(axis=axes, keepdims=True) / safe
-        dx = xp.where(valid, x - mean_x, 0.0)
-        dy = xp.where(valid, y - mean_y, 0.0)
-        m2x, m2y, cxy = ((dx * dx).sum(axis=axes, keepdims=True), (dy * dy).sum(axis=axes, keepdims=True), (dx * dy).sum(axis=axes, keepdims=True))
-    zero = xp.zeros_like(mean_x)
-    return CoState(n, zero, zero, mean_x, mean_y, m2x, m2y, cxy, math.prod(x.shape[a] for a in axes))
+def _costate_merge(a: tuple, b: tuple) -> tuple:
+    """Chan et al.'s pairwise update of (count, mean_x, mean_y, m2x, m2y, cxy): the
+    scalar form of :func:`merge_costates` (no shifts), compiled for the GPU."""
+    na, nb = a[0], b[0]
+    if na == 0.0:
+        return b
+    if nb == 0.0:
+        return a
+    n = na + nb
+    frac_b = nb / n  # one division: the GPU's is a subroutine
+    frac_a = 1.0 - frac_b
+    dx, dy = b[1] - a[1], b[2] - a[2]
+    # An infinite mean (data holding inf): NumPy's mean, inf or NaN.
+    mean_x = a[1] + dx * frac_b if math.isfinite(dx) else a[1] * frac_a + b[1] * frac_b
+    mean_y = a[2] + dy * frac_b if math.isfinite(dy) else a[2] * frac_a + b[2] * frac_b
+    weight = na * frac_b  # na * nb / n
+    return (n, mean_x, mean_y, a[3] + b[3] + dx * dx * weight, a[4] + b[4] + dy * dy * weight, a[5] + b[5] + dx * dy * weight)
+
+
+@reduction(merge=_costate_merge, identity=(0.0,) * 6, skipna=True, arrays=2)
+def _costate(x: float, y: float) -> tuple:
+    """The co-moment state of one pair (NaN pairs skipped): the CUDA kernel that reads a
+    pair of CuPy blocks side by side (Welford's update, one pass; the CPU has its own
+    shifted kernels, :mod:`numbadask.cpu_comoments`)."""
+    return (1.0, x, y, 0.0, 0.0, 0.0)
+
+
+def _weighted_merge(a: tuple, b: tuple) -> tuple:
+    return (a[0] + b[0], a[1] + b[1])
+
+
+@reduction(merge=_weighted_merge, identity=(0.0, 0.0), arrays=2)
+def _weighted_pair(a: float, w: float, skip: float = 0.0) -> tuple:
+    """sum(w * a) and sum(w) of one pair: the CUDA kernel of CuPy blocks (``skip``:
+    a NaN ``a`` counts as no element, a NaN weight still makes the sums NaN)."""
+    if skip != 0.0 and a != a:
+        return (0.0, 0.0)
+    return (w * a, w)
+
+
+def _gpu_states(r: Any, x: Any, y: Any, axes: tuple[int, ...], params: tuple = ()) -> Any:
+    """The float64 states ``(k, *keepdims shape)`` of one CuPy block pair from the
+    user-defined reduction ``r``'s CUDA kernel (one read of both blocks)."""
+    from .custom import _aligned_chunk
+
+    with np.errstate(invalid="ignore", over="ignore"):  # inf data in the simulator: NumPy's mean, quietly
+        return _aligned_chunk(x, y, reduction=r, axes=axes, device="gpu", params=params).values
+
+
+def _gpu_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
+    """The state of one block pair on the GPU: :func:`_costate`'s kernel."""
+    v = _gpu_states(_costate, x, y, axes)
+    xp = array_module(v)
+    zero = xp.zeros_like(v[1])
+    return CoState(v[0].astype(xp.int64), zero, zero, v[1], v[2], v[3], v[4], v[5], math.prod(x.shape[a] for a in axes))
 
 
 def _block_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
@@ -193,7 +234,7 @@ def _block_state(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
 
     _check_chunks(x, y)
     if type(x) is not np.ndarray or type(y) is not np.ndarray:
-        return _generic_state(x, y, axes)
+        return _gpu_state(x, y, axes)
     shape = _keepdims_shape(x.shape, axes)
     x2, rows = _two_d(x, axes)
     y2, _ = _two_d(y, axes, rows)
@@ -366,9 +407,10 @@ def comoments(
     shifts taken from the block's data (exact on offset data such as 1e8 + noise, where
     a plain sum of squares loses every digit).  The states merge in a fixed-order tree
     by Chan et al.'s pairwise update, in float64 whatever the input dtype (integers,
-    bools and float32 accumulate in float64).  Chunks that are not exactly
-    ``numpy.ndarray`` (CuPy) get the same state from array-module operations (a
-    centred two-pass computation per block: correct, but not one kernel).
+    bools and float32 accumulate in float64).  CuPy chunks: one CUDA kernel per block
+    pair reads both on the GPU (Welford's one-pass update per thread, Chan's merge
+    between threads; no shifts, so on offset data its second sums carry a relative
+    error near ``eps * offset / spread`` where the CPU's are exact).
 
     Every field is a statistic of the *pairs* ``(x[i], y[i])``.  ``skipna=True`` skips
     the pairs where either value is NaN (xarray's ``cov``/``corr``); ``skipna=False``
@@ -516,19 +558,20 @@ def _weighted_chunk(a: Any, w: Any, axes: tuple[int, ...], skip: bool = False) -
     from . import cpu_comoments
 
     _check_chunks(a, w)
-    if type(a) is not np.ndarray or type(w) is not np.ndarray:  # CuPy: array-module code
-        xp = array_module(a)
-        a, w = a.astype(xp.float64), w.astype(xp.float64)
-        if skip:
-            keep = ~xp.isnan(a)
-            a, w = xp.where(keep, a, 0.0), xp.where(keep, w, 0.0)
-        return WeightedState((w * a).sum(axis=axes, keepdims=True), w.sum(axis=axes, keepdims=True))
+    if type(a) is not np.ndarray or type(w) is not np.ndarray:
+        return _gpu_weighted(a, w, axes, skip)
     shape = _keepdims_shape(a.shape, axes)
     a2, rows = _two_d(a, axes)
     w2, _ = _two_d(w, axes, rows)
     kernel = cpu_comoments.weighted_rows if rows else cpu_comoments.weighted_columns
     swa, sw = kernel(a2, w2, bool(skip))
     return WeightedState(swa.reshape(shape), sw.reshape(shape))
+
+
+def _gpu_weighted(a: Any, w: Any, axes: tuple[int, ...], skip: bool = False) -> WeightedState:
+    """The weighted sums of one block pair on the GPU: :func:`_weighted_pair`'s kernel."""
+    swa, sw = _gpu_states(_weighted_pair, a, w, axes, (1.0 if skip else 0.0,))
+    return WeightedState(swa, sw)
 
 
 def merge_weighted(states: list[WeightedState], axis: Any = None, keepdims: bool = True) -> WeightedState:
@@ -581,8 +624,8 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
     sum(w * a) and sum(w), in float64, merged in a fixed-order tree.  A zero sum of
     weights raises NumPy's ``ZeroDivisionError("Weights sum to zero, can't be
     normalized")``, when the result is computed (the result is lazy).  Without
-    ``weights``: :func:`numbadask.mean`.  CuPy chunks are reduced by array-module
-    operations (correct, not one kernel).  Complex, object and datetime data raise
+    ``weights``: :func:`numbadask.mean`.  CuPy chunks: one CUDA kernel per block pair,
+    on the GPU.  Complex, object and datetime data raise
     ``TypeError``.
 
     Parameters
