@@ -90,7 +90,7 @@ def _check_kind(dtype: np.dtype, func: str, what: str) -> None:
 
 def _aligned(x: Any, y: Any, func: str, names: tuple[str, str]) -> tuple[da.Array, da.Array, tuple[int, ...]]:
     """x and y as Dask arrays, and their broadcast shape (they are broadcast block by
-    block and cut alike in :func:`_state_graph`)."""
+    block and cut alike in :func:`_state_graph`, as ``da.blockwise`` inputs)."""
     import dask.array as da
 
     if isinstance(y, da.Array) and not isinstance(x, da.Array):
@@ -291,66 +291,19 @@ def _chunk(x: Any, y: Any, axes: tuple[int, ...]) -> CoState:
     return _block_state(x, y, axes)
 
 
-def _common_chunks(x: da.Array, y: da.Array, shape: tuple[int, ...]) -> tuple[da.Array, da.Array, tuple[tuple[int, ...], ...]]:
-    """x and y cut alike along the dimensions both have at full size (y rechunked to x's
-    chunks where they differ), and the chunks of the broadcast shape."""
-    ndim = len(shape)
-    chunks = []
-    y_chunks = list(y.chunks)
-    for d in range(ndim):
-        dx, dy = d - (ndim - x.ndim), d - (ndim - y.ndim)
-        cx = x.chunks[dx] if dx >= 0 and x.shape[dx] == shape[d] else None
-        cy = y.chunks[dy] if dy >= 0 and y.shape[dy] == shape[d] else None
-        if cx is not None and cy is not None and cx != cy:
-            y_chunks[dy] = cx
-        chunks.append(cx if cx is not None else cy if cy is not None else (shape[d],))
-    if tuple(y_chunks) != y.chunks:
-        y = y.rechunk(tuple(y_chunks))
-    return x, y, tuple(chunks)
-
-
-def _lowered(a: da.Array) -> da.Array:
-    """Under query planning, ``a`` as its lowered expression: its blocks' keys are then
-    ``(a.name, *index)`` in its graph (a rechunk, say, lowers to keys of another name)."""
-    if not hasattr(a, "expr"):
-        return a
-    from dask.array._array_expr._collection import new_collection
-
-    return new_collection(a.expr.lower_completely())
-
-
-def _block_of(a: da.Array, index: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    """The block of ``a`` (right-aligned, broadcast) that output block ``index`` reads."""
-    lead = ndim - a.ndim
-    return tuple(0 if a.numblocks[d] == 1 else index[lead + d] for d in range(a.ndim))
-
-
 def _state_graph(x: da.Array, y: da.Array, shape: tuple[int, ...], axes: tuple[int, ...], split_every: SplitEvery, name: str, chunk: Any, merge: Any) -> da.Array:
     """The merged states (one object block per output block, keepdims) of ``chunk``
-    applied to aligned blocks of x and y, broadcast to ``shape``: one task per block
-    pair, built here (as ``da.blockwise`` would, but also under query planning, where
-    dask.array has no ``broadcast_arrays`` and a lowered blockwise renames its keys)."""
-    import itertools
-
-    from dask._task_spec import Task, TaskRef
+    applied to aligned blocks of x and y, broadcast to ``shape`` and cut alike
+    (:func:`numbadask.graph.aligned_reduction`: one task per block pair, also under
+    query planning, where dask.array has no ``broadcast_arrays``)."""
     from dask.base import tokenize
 
-    ndim = len(shape)
-    x, y, chunks = _common_chunks(x, y, shape)
-    x, y = _lowered(x), _lowered(y)
-    token = tokenize(x, y, shape, axes, name, chunk)
-    out = f"{name}-numbadask-chunk-{token}"
-    func = functools.partial(_paired, chunk=chunk, axes=axes)
-    tasks = {}
-    for index in itertools.product(*(range(len(c)) for c in chunks)):
-        key = (out, *index)
-        tasks[key] = Task(key, func, TaskRef((x.name, *_block_of(x, index, ndim))), TaskRef((y.name, *_block_of(y, index, ndim))))
-    state_chunks = tuple((1,) * len(c) if a in axes else c for a, c in enumerate(chunks))
-    meta = np.empty((0,) * ndim, dtype=object)
-    states = graph.new_array(tasks, out, state_chunks, meta, [x, y])
     fan_every, dask_rule = _split_every(split_every)
-    fan = graph.dask_fan_in(fan_every, axes) if dask_rule else graph.fan_in(fan_every, axes, states.numblocks)
-    return graph.tree_reduce(states, axes, merge, merge, True, fan, {}, f"{name}-numbadask", meta)
+    meta = np.empty((0,) * len(shape), dtype=object)
+    pair = functools.partial(_paired, chunk=chunk, axes=axes)
+    token = tokenize(x, y, shape, axes, name, chunk)
+    label = f"numbadask.{name.split('-')[0]}"
+    return graph.aligned_reduction([x, y], shape, f"{name}-numbadask", token, axes, pair, label, merge, merge, True, fan_every, meta, dask_rule=dask_rule)
 
 
 def _float_dtype(*dtypes: np.dtype) -> np.dtype:
