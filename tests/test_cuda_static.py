@@ -22,9 +22,10 @@ import pytest
 
 from numbadask.cuda_kernels import static
 
-# One xdist worker runs the whole module (`--dist loadgroup`): the module fixture below
-# compiles every case the module's tests need, and on each worker that would be all.
-pytestmark = [pytest.mark.cuda_static, pytest.mark.xdist_group("cuda_static")]
+# CI runs this module alone in one process (ci/test_python.sh): the module fixture
+# below compiles every case its tests need, in child processes, and under xdist each
+# worker would compile them all.
+pytestmark = pytest.mark.cuda_static
 
 #: Every dtype on the first layout and float32/float64 on the base layouts: the
 #: kernels the common chunks reach, in a few minutes of the CI's 2 cores.  The full
