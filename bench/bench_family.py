@@ -59,11 +59,11 @@ def accelerated(name: str, data: da.Array):
 
 def decision_microseconds(x: da.Array, repeats: int = 20_000) -> dict[str, float]:
     """Host cost of deciding per call who computes it: numbadask's hand-off check
-    (``calls.kernel_input``) and accelerate()'s ``claims``, in microseconds per call."""
+    (``checks.kernel_input``) and accelerate()'s ``claims``, in microseconds per call."""
     import timeit
 
-    from numbadask.accelerate import claims
-    from numbadask.calls import kernel_input
+    from numbadask.integrations.accelerate import claims
+    from numbadask.engine.checks import kernel_input
 
     return {
         "kernel_input_us": min(timeit.repeat(lambda: kernel_input(x), number=repeats, repeat=5)) / repeats * 1e6,

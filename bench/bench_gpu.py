@@ -269,13 +269,13 @@ def read_variants(be: Backend, x: Any) -> dict[str, Callable[[], Any]]:
 
 
 def reduction_of(function: str) -> Any:
-    from numbadask.registry import MOMENTS, REGISTRY
+    from numbadask.reductions.registry import MOMENTS, REGISTRY
 
     return MOMENTS if function == "moments" else REGISTRY[function]
 
 
 def kernel_of(function: str, dtype: str) -> Any:
-    """The chunk kernel (a ``numbadask.kernels.ChunkKernel``) behind ``function``."""
+    """The chunk kernel (a ``numbadask.engine.kernels.ChunkKernel``) behind ``function``."""
     return reduction_of(function).kernel(np.dtype(dtype))
 
 
@@ -289,8 +289,8 @@ def launcher_of(chunk_kernel: Any) -> Callable[..., Any]:
 def finish(function: str, outputs: Any, x: Any, axes: tuple[int, ...]) -> list:
     """The function's value(s) from one chunk's kernel outputs, through the reduction's
     own state and finalize (what the graph does with a one-chunk array)."""
-    from numbadask.definition import Where
-    from numbadask.variances import field_value
+    from numbadask.engine.definition import Where
+    from numbadask.reductions.variances import field_value
 
     r = reduction_of(function)
     state = r.state(outputs, x, axes, Where((0,) * x.ndim, tuple(x.shape)))
@@ -613,8 +613,8 @@ def tables(run: Run, size: int, reserve: float) -> None:
 def host_per_chunk(run: Run) -> dict:
     """Host microseconds per call on a 1 MiB chunk: N calls back to back, one sync at
     the end; our launchers, CuPy's functions and the whole chunk step
-    (``numbadask.definition.chunk``) for mean."""
-    from numbadask import definition
+    (``numbadask.engine.definition.chunk``) for mean."""
+    from numbadask.engine import definition
 
     be, xp = run.be, run.be.xp
     n_calls = run.args.host_calls

@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from numbadask.timing import interleaved_times  # noqa: F401  (the benchmarks' one timing loop)
+from numbadask.main.timing import interleaved_times  # noqa: F401  (the benchmarks' one timing loop)
 
 MiB = 2**20
 

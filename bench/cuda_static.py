@@ -1,6 +1,6 @@
 """Static report of the CUDA kernels for the real GPU: registers, spills, shared memory
 and input loads in the main loop of every kernel, compiled for sm_80 and sm_90 without
-a GPU (numba-cuda's NVVM, then ptxas -v; see numbadask.cuda_kernels.static).
+a GPU (numba-cuda's NVVM, then ptxas -v; see numbadask.main.cuda_static).
 
 The budget: <= 64 registers per thread (4 blocks of 256 threads resident per SM), no
 spills, and the main loop issuing U loads of the input.  Writes cuda-static.md and
@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import command_line, output_parser  # noqa: E402
 
-from numbadask.cuda_kernels import static  # noqa: E402
+from numbadask.cuda_kernels import ptx
+from numbadask.main import cuda_static as static  # noqa: E402
 
 
 def _verdict(r: static.Result) -> list[str]:
@@ -106,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.update and not args.only:
         sys.exit("--update needs --only: which kernels to recompile")
-    reason = static.toolchain_missing()
+    reason = ptx.toolchain_missing()
     if reason:
         sys.exit(f"cannot compile the CUDA kernels here: {reason}")
     targets = [t for t in static.targets() if args.only in t.name]
@@ -150,7 +151,7 @@ def main() -> None:
         "host_cpus": os.cpu_count(),
         "archs": list(static.ARCHS),
         "register_budget": static.REGISTER_BUDGET,
-        "versions": static.versions(),
+        "versions": ptx.versions(),
         "kernels": kernels,
     }
     _write(args, report, results)
@@ -165,7 +166,7 @@ def _spliced(out: Path, kernels: list[dict], results: dict, command: str, second
     merged = {**old, **fresh}
     order = [t.name for t in static.targets()]
     report["kernels"] = sorted((k for k in merged.values() if k["name"] in order), key=lambda k: order.index(k["name"]))  # stale names dropped
-    report.setdefault("updates", []).append({"command": command, "seconds": seconds, "kernels": len(kernels), "versions": static.versions()})
+    report.setdefault("updates", []).append({"command": command, "seconds": seconds, "kernels": len(kernels), "versions": ptx.versions()})
     results = dict(results)
     for k in report["kernels"]:
         for arch, m in k["archs"].items():

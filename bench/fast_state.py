@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import _plain_sum, machine_name  # noqa: E402
 
 import numbadask  # noqa: E402
-from numbadask import cpu_kernels, graph  # noqa: E402
+from numbadask.cpu import extremes as cpu_extremes  # noqa: E402
+from numbadask.cpu import sums as cpu_sums  # noqa: E402
+from numbadask.engine import graph  # noqa: E402
 
 MiB = 2**20
 
@@ -70,8 +72,8 @@ def contenders(a: np.ndarray, pool: ThreadPoolExecutor) -> dict[str, Callable[[]
     x = da.from_array(a, chunks=(rows, a.shape[1])).persist()
     chunks = [a[i : i + rows].reshape(-1) for i in range(0, a.shape[0], rows)]
     funcs = {f"{name}, groups of 1 GiB, 1 task per thread": with_groups(getattr(numbadask, name), x, 1024 * MiB, 1) for name in ("sum", "min", "max")}
-    funcs["sum kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._row_sum(c, 0, c.size, 1), chunks))
-    funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_kernels._kept_minmax_loop(c, np.inf, -np.inf, cpu_kernels.LOW_ONLY), chunks))
+    funcs["sum kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_sums._sum_blocks(c, 0.0, 0.0), chunks))
+    funcs["min kernel in a pool"] = lambda: list(pool.map(lambda c: cpu_extremes._kept_minmax_loop(c, np.inf, -np.inf, cpu_extremes.LOW_ONLY), chunks))
     funcs["plain read in a pool"] = lambda: list(pool.map(_plain_sum, chunks))
     return funcs
 

@@ -56,7 +56,7 @@ for name in ("numbadask", "numpy", "numba", "numba_cuda", "cupy", "dask", "distr
         print(name, "not importable:", type(error).__name__, error)
 EOF
   echo "--- numbadask info"
-  timeout 30 "$PY" -m numbadask.cli info 2>&1
+  timeout 30 "$PY" -m numbadask.main.cli info 2>&1
 } > "$OUT/env.txt" 2>&1 || status=1
 cat "$OUT/env.txt"
 
@@ -74,7 +74,7 @@ grep -E '^(===|---)' "$OUT/bench.txt" | tail -40
 step "main job on the GPU"
 source_arg=()
 [ "$DRY_RUN" = 1 ] && source_arg=(random:4096)
-timeout 45 "$PY" -m numbadask.cli stats "${source_arg[@]}" --device gpu 2>&1 | tee "$OUT/main-job.txt" || status=1
+timeout 45 "$PY" -m numbadask.main.cli stats "${source_arg[@]}" --device gpu 2>&1 | tee "$OUT/main-job.txt" || status=1
 
 step "tests on the GPU"
 per_test=$("$PY" -c 'import pytest_timeout' 2>/dev/null && echo --timeout=90 || true)

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import cuda, int64
 
-from numbadask.layout import plan_walk
+from numbadask.cpu.layout import plan_walk
 
 from .factory import GpuReduction, reduce
 
@@ -68,7 +68,7 @@ def argminmax(chunk: Any, axis: int | None, want_max: bool, xp: Any = np) -> tup
     """Best non-NaN value, its first index along ``axis`` (flat C index for None; -1
     where there is none) and the first NaN's index, per output position, flat, on the
     chunk's device (the CPU kernel of the same name computes the same)."""
-    from numbadask.cpu_kernels import rows_view
+    from numbadask.cpu.args import rows_view
 
     rows = rows_view(chunk, axis, xp)
     if any(s < 0 for s in rows.strides):

@@ -2,7 +2,7 @@
 
 The user's scalar ``map``/``merge`` functions are compiled as CUDA device functions,
 wrapped by the same fixed-arity helpers as the CPU kernels
-(:func:`numbadask.custom_kernels.state_helpers`) and declared to the factory
+(:func:`numbadask.cpu.factory.state_helpers`) and declared to the factory
 (:mod:`.factory`) as a step and a merge over ``k`` float64 fields; the parameters
 reach the step as the kernel's auxiliary row.  Threads fold elements in a strided
 order and trees merge them out of order, so the merge must be commutative as well as
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numba import cuda, float64
 
-from numbadask.custom_kernels import state_helpers
-from numbadask.layout import Walk
+from numbadask.cpu.factory import state_helpers
+from numbadask.cpu.layout import Walk
 
 from . import scratch
 from .factory import GpuReduction, reduce, reduce_joint
@@ -81,7 +81,7 @@ class CudaKernels:
 
     def reduce_joint(self, walk: Any, params: tuple[float, ...], xp: Any = np) -> Any:
         """The states of aligned blocks of the ``n`` arrays over their
-        :class:`numbadask.custom_kernels.JointWalk`, as :meth:`reduce`."""
+        :class:`numbadask.cpu.layout.JointWalk`, as :meth:`reduce`."""
         aux = scratch.constant(xp, tuple(params) or (0.0,))
         states = reduce_joint(self.reduction, walk, self.identity, xp, aux=aux)
         return xp.stack(states).reshape((self.k, *walk.out_shape))

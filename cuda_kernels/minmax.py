@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numba import cuda, int64
 
-from numbadask.layout import Walk
+from numbadask.cpu.layout import Walk
 
 from .factory import GpuReduction, reduce
 from .walks import kernel_buffer
@@ -65,7 +65,7 @@ def block_reduction(dtype: np.dtype, keep: str = "both") -> GpuReduction:
 
 
 def _extremes(walk: Walk, xp: Any, keep: str) -> tuple[Any, Any, Any]:
-    from numbadask.cpu_kernels import minmax_limits
+    from numbadask.cpu.extremes import minmax_limits
 
     buf = kernel_buffer(walk, widen_float16=True)
     low, high = minmax_limits(buf.dtype)

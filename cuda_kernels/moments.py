@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import cuda, float64, int64, types
 
-from numbadask.layout import Walk
+from numbadask.cpu.layout import Walk
 
 from .factory import GpuReduction, reduce, walk_argtypes
 from .launch import serialized, thread_grid, threads_per_block
@@ -118,7 +118,7 @@ def _kernels(dtype: np.dtype, with_minmax: bool):
 
 
 def _moments(walk: Walk, xp: Any, with_minmax: bool) -> tuple[Any, ...]:
-    from numbadask.cpu_kernels import minmax_limits
+    from numbadask.cpu.extremes import minmax_limits
 
     buf = kernel_buffer(walk, widen_float16=True)
     reduction = _kernels(buf.dtype, with_minmax)

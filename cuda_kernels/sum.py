@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numba import cuda, float64, int64
 
-from numbadask.layout import Walk
+from numbadask.cpu.layout import Walk
 
 from .factory import GpuReduction, reduce
 
@@ -72,7 +72,7 @@ def sum_float64(walk: Walk, xp: Any = np) -> Any:
     Examples
     --------
     >>> import numpy as np                      # doctest: +SKIP
-    >>> from numbadask.layout import plan_walk  # doctest: +SKIP
+    >>> from numbadask.cpu.layout import plan_walk  # doctest: +SKIP
     >>> sum_float64(plan_walk(np.ones((4, 3)), (0,)))   # doctest: +SKIP
     array([[4., 4., 4.]])
     """

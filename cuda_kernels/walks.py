@@ -1,6 +1,6 @@
 """The walk as the CUDA kernels see it: device functions from an output's or a reduced
 element's index to its offset in the chunk's buffer, and the host-side arguments that
-describe the layout (from :class:`numbadask.layout.Walk`).
+describe the layout (from :class:`numbadask.cpu.layout.Walk`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import cuda, int64, uint64
 
-from numbadask.layout import Walk
+from numbadask.cpu.layout import Walk
 
 from .launch import simulator
 

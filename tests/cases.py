@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from numbadask.registry import REGISTRY
+from numbadask.reductions.registry import REGISTRY
 
 #: Dask's array query planning (``array.query-planning``, read when dask.array is first
 #: imported; ``ci/test_python.sh`` runs the API tests with it on as well as off).

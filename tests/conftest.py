@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from numbadask import dispatch
+from numbadask.engine import dispatch
 
 
 def _real_gpu() -> bool:

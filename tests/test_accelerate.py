@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import numbadask
-from numbadask.accelerate import NAMES, claims
+from numbadask.integrations.accelerate import NAMES, claims
 from cases import QUERY_PLANNING, REFERENCES
 
 ORIGINALS = {name: getattr(da, name) for name in NAMES if hasattr(da, name)}
@@ -307,7 +307,7 @@ def test_claims() -> None:
     assert claims("sum", x, {}) and claims("var", x, {"ddof": 1, "dtype": "f4"})
     assert not claims("sum", np.ones(3), {})  # not a Dask array: dask.array's function
     assert not claims("sum", x.astype("M8[s]"), {})
-    from numbadask.registry import REGISTRY
+    from numbadask.reductions.registry import REGISTRY
 
     # An integer dtype= for var: numbadask's while its registry does not refuse it.
     assert claims("var", x, {"dtype": "i8"}) is (REGISTRY["var"].integer_dtype != "refuse")

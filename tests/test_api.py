@@ -459,7 +459,7 @@ def test_moments_match_numpy(device, skipna, rng):
 @legacy_dask_only
 def test_moments_read_the_data_once(monkeypatch):
     """All seven results share the chunk tasks: one kernel run per chunk in all."""
-    from numbadask import definition
+    from numbadask.engine import definition
 
     x = da.from_array(np.random.default_rng(3).random((40, 40)), chunks=10)
     m = numbadask.moments(x, axis=0)

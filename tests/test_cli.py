@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numbadask import cli, stats
+from numbadask.main import cli, stats
 
 
 def run_json(capsys, *argv: str) -> dict:
@@ -74,7 +74,7 @@ def test_stats_zarr_and_hdf5(tmp_path, capsys, data):
 
 
 def test_stats_random_source_is_lazy_and_right(capsys):
-    from numbadask.sources import open_source
+    from numbadask.main.sources import open_source
 
     reference = open_source("random:400x50:float32", chunks=(100, 50)).compute()
     out = run_json(capsys, "random:400x50:float32", "--chunks", "100x50", "--stats", "mean,max")
@@ -152,7 +152,7 @@ def test_error_unknown_stat(capsys):
 
 
 def test_error_gpu_without_gpu(capsys, monkeypatch):
-    from numbadask import dispatch
+    from numbadask.engine import dispatch
 
     monkeypatch.setattr(dispatch, "gpu_unavailable_reason", lambda: "no GPU here (test)")
     assert "--device gpu" in error_of(capsys, "stats", "random:10", "--device", "gpu")
@@ -162,7 +162,7 @@ def test_error_unreachable_scheduler_fails_fast(capsys, monkeypatch):
     import socket
     import time
 
-    from numbadask import clusters
+    from numbadask.main import clusters
 
     monkeypatch.setattr(clusters, "CONNECT_TIMEOUT_S", 2.0)
     with socket.socket() as s:  # a port nobody listens on
@@ -175,7 +175,7 @@ def test_error_unreachable_scheduler_fails_fast(capsys, monkeypatch):
 
 
 def test_bench_errors(capsys, monkeypatch):
-    from numbadask import dispatch
+    from numbadask.engine import dispatch
 
     assert "bench cannot time 'median'" in error_of(capsys, "bench", "--functions", "mean,median")
     monkeypatch.setattr(dispatch, "gpu_unavailable_reason", lambda: "no GPU here (test)")

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import numbadask
-from numbadask import clusters, dispatch
-from numbadask.clusters import SchedulerError, WorkerGPU, plan_device
+from numbadask.main import clusters
+from numbadask.engine import dispatch
+from numbadask.main.clusters import SchedulerError, WorkerGPU, plan_device
 
 GPU = WorkerGPU(real_gpu=True, reason=None)
 SIM = WorkerGPU(real_gpu=False, reason=None)  # CUDA simulator: kernels run, on NumPy

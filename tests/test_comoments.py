@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numbadask
-from numbadask import bivariate as cm
+from numbadask.reductions import comoments as cm, pairs, weighted
 
 
 def reference(x: np.ndarray, y: np.ndarray, axis, ddof=0, skipna=False) -> dict[str, np.ndarray]:
@@ -192,7 +192,7 @@ def test_gpu_block_states_match_the_cpu_kernels(rng):
                     want, got = cm._field(cpu, field, ddof, skipna), cm._field(gpu, field, ddof, skipna)
                     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=str((axes, field)))
             for skip in (False, True):
-                want, got = cm._weighted_chunk(a, np.abs(b), axes, skip), cm._gpu_weighted(a, np.abs(b), axes, skip)
+                want, got = weighted._weighted_chunk(a, np.abs(b), axes, skip), weighted._gpu_weighted(a, np.abs(b), axes, skip)
                 np.testing.assert_allclose(got.swa, want.swa, rtol=1e-12, equal_nan=True)
                 np.testing.assert_allclose(got.sw, want.sw, rtol=1e-12, equal_nan=True)
 
@@ -202,7 +202,7 @@ def test_gpu_kernels_end_to_end(rng, monkeypatch):
     """comoments, cov, corr, product_means and average through the CUDA kernels of
     every block pair (as CuPy chunks take them), against NumPy."""
     monkeypatch.setattr(cm, "_chunk", cm._gpu_state)
-    monkeypatch.setattr(cm, "_weighted_chunk", cm._gpu_weighted)
+    monkeypatch.setattr(cm, "_weighted_chunk", weighted._gpu_weighted)
     x = 1e4 + rng.normal(size=(12, 5))
     y = 0.5 * x + rng.normal(size=(12, 5))
     y[3, 1] = np.nan
@@ -356,12 +356,12 @@ def test_two_d_views_without_copies(rng):
         views = [a, a.transpose(2, 0, 1), np.broadcast_to(rng.normal(size=(shape[0], 1, 1)), shape), a[:, ::2], np.broadcast_to(rng.normal(size=(1, *shape[1:])), shape)]
         for v in views:
             for axes in [(0,), (1,), (2,), (0, 1), (1, 2), (0, 2), (0, 1, 2)]:
-                got, rows = cm._two_d(v, axes)
+                got, rows = pairs.two_d(v, axes)
                 kept = [i for i in range(v.ndim) if i not in axes]
                 first, second = (kept, list(axes)) if rows else (list(axes), kept)
                 np.testing.assert_array_equal(got, v.transpose((*first, *second)).reshape(got.shape))
     w = np.broadcast_to(np.arange(50.0)[:, None, None], (50, 200, 250))
-    view, rows = cm._two_d(w, (0,))
+    view, rows = pairs.two_d(w, (0,))
     assert not rows and view.shape == (50, 50000) and view.strides == (8, 0)  # no copy
 
 

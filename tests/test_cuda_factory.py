@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cases import array_module, to_numpy
-from numbadask.layout import plan_walk
+from numbadask.cpu.layout import plan_walk
 
 pytestmark = pytest.mark.cuda_kernels
 
@@ -34,7 +34,7 @@ def _tile() -> int:
 
 
 def _device(a: np.ndarray):
-    from numbadask import dispatch
+    from numbadask.engine import dispatch
 
     if dispatch.simulator_enabled():
         return a
@@ -95,7 +95,7 @@ def test_minmax_with_nan_and_inf_at_the_seams(dtype, rng):
 
 
 def test_moments_match_the_cpu_kernel_on_offset_data(rng):
-    from numbadask import cpu_moments
+    from numbadask.cpu import moments as cpu_moments
 
     m = _modules()
     x = rng.random((2, 2 * _tile() + 9)) + 1e9
@@ -324,7 +324,7 @@ def test_launch_bounds_and_loads_per_kernel(monkeypatch):
     kernel may issue fewer loads than the rows kernel."""
     m = _modules()
     factory, launch = m["factory"], m["launch"]
-    static = importlib.import_module("numbadask.cuda_kernels.static")
+    static = importlib.import_module("numbadask.main.cuda_static")
     threads, blocks = factory.LAUNCH_BOUNDS
     assert threads == launch.THREADS == launch.COLUMN_BLOCK[0] * launch.COLUMN_BLOCK[1]
     assert 65536 // (threads * blocks) == static.REGISTER_BUDGET

@@ -1,7 +1,7 @@
 """Every CUDA kernel the launchers can use, compiled for the real GPU without one: each
 reduction's rows and columns kernels (and the moments' shift pre-pass) for every input
 dtype and layout, through numba-cuda's NVVM for sm_80 and sm_90 and then ``ptxas -v``
-(``numbadask.cuda_kernels.static``).  Asserts: it compiles; no spills; 4 blocks of 256
+(``numbadask.main.cuda_static``, ``numbadask.cuda_kernels.ptx``).  Asserts: it compiles; no spills; 4 blocks of 256
 threads stay resident (registers <= 64, shared memory); the launch bounds that cap the
 registers are dropped only where they spill; the main loop issues U loads of the input.
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from numbadask.cuda_kernels import static
+from numbadask.cuda_kernels import ptx
+from numbadask.main import cuda_static as static
 
 # CI runs this module alone in one process (ci/test_python.sh): the module fixture
 # below compiles every case its tests need, in child processes, and under xdist each
@@ -81,7 +82,7 @@ def _with_known(cases: list, known: dict, what: str) -> list:
 
 @pytest.fixture(scope="module")
 def compiled(request: pytest.FixtureRequest) -> dict:
-    reason = static.toolchain_missing()
+    reason = ptx.toolchain_missing()
     if reason:
         if os.environ.get("NUMBADASK_REQUIRE_CUDA_TOOLCHAIN") == "1":
             pytest.fail(f"NUMBADASK_REQUIRE_CUDA_TOOLCHAIN=1 but {reason}", pytrace=False)
@@ -175,7 +176,7 @@ def test_input_loads_counts_only_the_input_inside_loops():
     @!%p1 bra.uni $L__BB0_1;
     ld.f32 %f6, [%rd3];
     """
-    got = static.input_loads(ptx)
+    got = ptx.input_loads(ptx)
     # The outer loop holds 4 input loads, but an inner loop holds some: it is not
     # innermost, so the main loop is the inner one (1 load).
     assert got == {"total": 5, "main": 1, "loops": [("$L__BB0_1", 4), ("$L__BB0_2", 1)]}
@@ -188,7 +189,7 @@ ptxas info    : Function properties for k
 ptxas info    : Function properties for helper
     16 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
 ptxas info    : Used 72 registers, used 1 barriers, 14340 bytes smem, 1552 bytes cmem[0]"""
-    info = static.parse_ptxas(text)
+    info = ptx.parse_ptxas(text)
     assert info == {"registers": 72, "spill_stores": 8, "spill_loads": 4, "stack": 16, "shared": 14340, "entries": 1}
     r = static.Result("k", "sm_80", ok=True, shared=40 * 1024)
     assert r.fits() and not static.Result("k", "sm_80", ok=True, shared=41 * 1024).fits()

@@ -254,7 +254,7 @@ def test_bad_finalize():
 
 
 def test_gpu_without_gpu_or_simulator_fails_in_the_client():
-    from numbadask import dispatch
+    from numbadask.engine import dispatch
 
     if dispatch.gpu_unavailable_reason() is None:
         pytest.skip("a GPU (or the simulator) is usable here")

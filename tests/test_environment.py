@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from numbadask import environment
+from numbadask.main import environment
 
 
 class FakeNVMLError(Exception):
@@ -67,7 +67,7 @@ def test_report_never_imports_cuda_packages():
     import subprocess
 
     code = (
-        "import sys, numbadask.environment as e; r = e.report()\n"
+        "import sys, numbadask.main.environment as e; r = e.report()\n"
         "print(','.join(m for m in ('cupy', 'numba.cuda', 'dask_cuda', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

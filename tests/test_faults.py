@@ -72,7 +72,7 @@ def test_arg_reductions_name_the_chunk_too():
 def test_gpu_out_of_memory_message_has_a_hint(monkeypatch):
     """The message path, without a GPU: a kernel raising an error of CuPy's
     OutOfMemoryError class name."""
-    from numbadask import definition
+    from numbadask.engine import definition
 
     def out_of_memory(*args, **kwargs):
         raise OutOfMemoryError("Out of memory allocating 16,000 bytes")

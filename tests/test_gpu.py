@@ -10,7 +10,8 @@ import pytest
 
 import numbadask
 from cases import ALL_DTYPES, REFERENCES, assert_matches, random_array, to_numpy
-from numbadask import definition, sums
+from numbadask.engine import definition
+from numbadask.reductions import sums
 
 pytestmark = pytest.mark.gpu
 
@@ -101,7 +102,7 @@ def test_local_cuda_cluster(cupy, rng):
 def test_stats_moves_host_file_chunks_to_the_gpu(tmp_path, rng):
     """`numbadask stats` on a GPU machine: chunks read from a .npy file move to the GPU
     (device auto on the threaded scheduler, whose one worker is this GPU machine)."""
-    from numbadask.stats import run_stats
+    from numbadask.main.stats import run_stats
 
     a = rng.random((2000, 300))
     np.save(tmp_path / "a.npy", a)
@@ -113,7 +114,7 @@ def test_stats_moves_host_file_chunks_to_the_gpu(tmp_path, rng):
 
 @pytest.mark.skipif(importlib.util.find_spec("dask_cuda") is None, reason="needs dask-cuda")
 def test_stats_on_a_local_cuda_cluster(tmp_path, rng):
-    from numbadask.stats import run_stats
+    from numbadask.main.stats import run_stats
 
     a = rng.random((2000, 300))
     np.save(tmp_path / "a.npy", a)

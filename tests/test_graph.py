@@ -9,10 +9,10 @@ import pytest
 from dask.array.optimization import optimize
 
 import numbadask
-import numbadask.calls
+import numbadask.engine.calls
 import dask
-from numbadask import graph as nd_graph
-from numbadask.graph import UnfusedTask, block_offsets, chunks_per_task, fan_in, groups_are_first_merges
+from numbadask.engine import graph as nd_graph
+from numbadask.engine.graph import UnfusedTask, block_offsets, chunks_per_task, fan_in, groups_are_first_merges
 from cases import QUERY_PLANNING
 
 pytestmark = pytest.mark.skipif(
@@ -182,7 +182,7 @@ def test_grouped_chunks_give_the_same_bits(monkeypatch, chunks, axis, split_ever
     if isinstance(split_every, int) and isinstance(axis, tuple):
         split_every = {axis[0]: 2, 1: split_every}  # every fan but axis 1's is 2
     if split_every is not None:
-        monkeypatch.setattr(numbadask.calls, "DEFAULT_SPLIT_EVERY", split_every)
+        monkeypatch.setattr(numbadask.engine.calls, "DEFAULT_SPLIT_EVERY", split_every)
     for func in FUNCTIONS:
         if "arg" in func.__name__ and isinstance(axis, tuple):
             continue

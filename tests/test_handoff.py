@@ -17,7 +17,7 @@ import pytest
 
 import numbadask
 from cases import legacy_dask_only
-from numbadask import calls
+from numbadask.engine import checks, handoff
 
 
 class Tagged(np.ndarray):
@@ -59,8 +59,8 @@ def _dask_answer(name, x, **kwargs):
     """dask.array's own function, not whatever may replace dask.array.<name>."""
     if name == "ptp":
         kw = {k: v for k, v in kwargs.items() if k != "keepdims"}
-        return calls.dask_function("max")(x, **kw) - calls.dask_function("min")(x, **kw)
-    return calls.dask_function(name)(x, **kwargs)
+        return handoff.dask_function("max")(x, **kw) - handoff.dask_function("min")(x, **kw)
+    return handoff.dask_function(name)(x, **kwargs)
 
 
 def _numpy_answer(name, data, axis):
@@ -95,7 +95,7 @@ def _assert_same(got, want, case):
 @pytest.mark.parametrize(("case", "data", "numpy_too"), CASES, ids=[c[0] for c in CASES])
 def test_handed_to_dask_array(case, data, numpy_too, name, axis):
     x = da.from_array(data, chunks=2, asarray=False)
-    assert not calls.kernel_reduces(x), case
+    assert not checks.kernel_reduces(x), case
     want = _outcome(lambda: _dask_answer(name, x, axis=axis))
     got = _outcome(lambda: getattr(numbadask, name)(x, axis=axis))
     assert got[0] == want[0], f"{case} {name}: numbadask {got}, dask.array {want}"
@@ -112,7 +112,7 @@ def test_handed_to_dask_array(case, data, numpy_too, name, axis):
 @pytest.mark.parametrize(("case", "data", "numpy_too"), CASES[:4] + CASES[5:6], ids=[c[0] for c in CASES[:4] + CASES[5:6]])
 def test_numpy_input_is_handed_over_too(case, data, numpy_too):
     """Not only Dask arrays: NumPy input of such a dtype or type keeps its type."""
-    want = _outcome(lambda: calls.dask_function("sum")(data, axis=0))
+    want = _outcome(lambda: handoff.dask_function("sum")(data, axis=0))
     got = _outcome(lambda: numbadask.sum(data, axis=0))
     assert got[0] == want[0]
     if want[0] == "value":
@@ -123,7 +123,7 @@ def test_a_hand_off_builds_dask_arrays_graph():
     x = da.from_array(np.array([1 + 1j, 2, 3]), chunks=2)
     result = numbadask.sum(x)
     assert "numbadask" not in result.name
-    assert result.name == calls.dask_function("sum")(x).name  # the very same graph
+    assert result.name == handoff.dask_function("sum")(x).name  # the very same graph
 
 
 @legacy_dask_only
@@ -140,7 +140,7 @@ def test_count_and_moments_of_handed_over_input():
 def test_a_chunk_that_is_not_what_the_meta_says_is_refused():
     """A meta that lies (plain ndarray, masked chunks) must not give a wrong number."""
     x = da.from_array(_MASKED, chunks=2, meta=np.empty((0, 0)))
-    assert calls.kernel_reduces(x)
+    assert checks.kernel_reduces(x)
     with pytest.raises(Exception, match="exactly numpy.ndarray"):
         numbadask.sum(x).compute()
 
@@ -148,7 +148,7 @@ def test_a_chunk_that_is_not_what_the_meta_says_is_refused():
 def test_kernel_dtypes_and_plain_chunks_stay_with_numbadask():
     for data in (np.arange(6.0), np.arange(6), np.ones(6, dtype=bool), np.arange(6, dtype=np.float32)):
         x = da.from_array(data, chunks=2)
-        assert calls.kernel_reduces(x)
+        assert checks.kernel_reduces(x)
         assert numbadask.sum(x).name.startswith("sum-numbadask-")
 
 
@@ -187,7 +187,7 @@ def test_var_with_an_integer_dtype_is_numpys(name, dtype, axis):
 def test_nan_functions_with_an_integer_dtype_are_dask_arrays(name):
     """NumPy refuses an integer dtype= for these of floats; dask.array answers."""
     x = da.from_array(np.array([0.5, 1.7, np.nan, 3.9], dtype=np.float32), chunks=2)
-    assert getattr(numbadask, name)(x, dtype="i8").compute() == calls.dask_function(name)(x, dtype="i8").compute()
+    assert getattr(numbadask, name)(x, dtype="i8").compute() == handoff.dask_function(name)(x, dtype="i8").compute()
 
 
 def _max_dependencies(result):
@@ -206,15 +206,15 @@ def _levels(result, prefix):
 def test_split_every_from_dask_config_gives_dasks_tree(setting, monkeypatch):
     """The same merge levels as dask.array's, one chunk per task (grouped chunks merge
     in their task: the same merges, one layer less)."""
-    from numbadask import graph
+    from numbadask.engine import graph
 
     monkeypatch.setattr(graph, "TASK_BYTES", 1)
     x = da.from_array(np.arange(242.0).reshape(11, 22), chunks=(3, 4))
     with dask.config.set(split_every=setting):
         ours = numbadask.sum(x)
-        theirs = calls.dask_function("sum")(x)
+        theirs = handoff.dask_function("sum")(x)
         ours_axis = numbadask.sum(x, axis=0)
-        theirs_axis = calls.dask_function("sum")(x, axis=0)
+        theirs_axis = handoff.dask_function("sum")(x, axis=0)
     levels = len(_levels(ours, "sum-numbadask")) - 1  # less the chunk layer
     assert levels == len(_levels(theirs, "sum")) - 1
     assert len(_levels(ours_axis, "sum-numbadask")) == len(_levels(theirs_axis, "sum"))

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from cases import ALL_DTYPES, array_module, random_array, to_numpy, views
-from numbadask import cpu_kernels, kernels
+from numbadask.cpu import args as cpu_kernels
+from numbadask.engine import kernels
 
 #: The built-in chunk kernels by name, as the contract checks below call them.
 BY_NAME = {k.name: k for k in kernels.BUILT_IN}
@@ -43,7 +44,7 @@ class CudaKernel:
 
     @staticmethod
     def asarray(a):
-        from numbadask import dispatch
+        from numbadask.engine import dispatch
 
         if dispatch.simulator_enabled():
             return np.asarray(a)
@@ -389,14 +390,14 @@ def test_every_kernel_has_a_cuda_implementation():
     from numbadask import cuda_kernels
 
     for k in kernels.BUILT_IN:
-        assert k.gpu is not None or k in cuda_kernels.LAUNCHERS, k
+        assert k.gpu is not None or k.name in cuda_kernels.LAUNCHERS, k
 
 
 def _row_by_row_walkers():
     """The built-in walks with the plug-ins' own ``fold_across_rows`` left out: the
     walk as it was, one ``fold_across`` per row."""
-    from numbadask import cpu_extremes, cpu_moments, cpu_sums
-    from numbadask.walker import instantiate
+    from numbadask.cpu import extremes as cpu_extremes, moments as cpu_moments, sums as cpu_sums
+    from numbadask.cpu.walker import instantiate
 
     s, m, e = cpu_sums, cpu_moments, cpu_extremes
     return {
@@ -413,9 +414,9 @@ def test_rows_folded_across_equal_numpy_and_the_row_by_row_bits(rng):
     equal NumPy's and have the bits of one row after another, across tile seams, with
     NaN (whole columns too) and inf, and with a second reduced axis the walk visits
     apart (a sliced middle axis)."""
-    from numbadask import cpu_extremes, cpu_moments, cpu_sums
-    from numbadask.layout import plan_walk
-    from numbadask.walker import COLUMN_TILE, run
+    from numbadask.cpu import extremes as cpu_extremes, moments as cpu_moments, sums as cpu_sums
+    from numbadask.cpu.layout import plan_walk
+    from numbadask.cpu.walker import COLUMN_TILE, run
 
     old = _row_by_row_walkers()
     width = 2 * COLUMN_TILE + 37
@@ -470,7 +471,7 @@ def test_column_kernels_of_two_arrays_equal_the_row_kernels_bits(rng):
     (both add each position's values in the same order), with NaN pairs, a column
     without a pair, a row count that is not a multiple of four, strided and
     broadcast (stride-0) inputs."""
-    from numbadask import cpu_comoments as cc
+    from numbadask.cpu import comoments as cc
 
     width = 2 * 4096 + 19
     for length in (1, 6, 11):
@@ -506,22 +507,22 @@ def test_two_array_blocks_read_along_memory_whatever_the_axis_order(rng):
     """A (time, lat, lon) block transposed to (lat, lon, time) and reduced over time
     (xarray's weighted moves the dimension last) goes to the column kernels, along its
     contiguous rows; the answers equal NumPy's and the bits those of a C copy."""
-    from numbadask import bivariate
+    from numbadask.reductions import comoments, pairs, weighted
 
     a = rng.normal(5.0, 1.0, size=(9, 4, 6)).astype(np.float32)
     a[rng.random(a.shape) < 0.1] = np.nan
     b = rng.normal(size=(9, 4, 6))
     t, tb = a.transpose(1, 2, 0), b.transpose(1, 2, 0)
-    view, rows = bivariate._two_d(t, (2,))
+    view, rows = pairs.two_d(t, (2,))
     assert not rows and view.shape == (9, 24) and np.shares_memory(view, a)
     w = np.broadcast_to(rng.random(9) + 0.5, t.shape)  # weights along time only
-    assert bivariate._two_d(w, (2,), rows)[0].shape == (9, 24)
-    got = bivariate._weighted_chunk(t, w, (2,), skip=True)
-    want = bivariate._weighted_chunk(np.ascontiguousarray(t), np.ascontiguousarray(w), (2,), skip=True)
+    assert pairs.two_d(w, (2,), rows)[0].shape == (9, 24)
+    got = weighted._weighted_chunk(t, w, (2,), skip=True)
+    want = weighted._weighted_chunk(np.ascontiguousarray(t), np.ascontiguousarray(w), (2,), skip=True)
     for g, o in zip(got, want):
         assert g.tobytes() == o.tobytes()
     keep = ~np.isnan(t)
     np.testing.assert_allclose(got.swa, np.where(keep, w * t, 0).sum(2, keepdims=True), rtol=1e-12)
-    co, co_c = bivariate._block_state(t, tb, (2,)), bivariate._block_state(np.ascontiguousarray(t), np.ascontiguousarray(tb), (2,))
+    co, co_c = comoments._block_state(t, tb, (2,)), comoments._block_state(np.ascontiguousarray(t), np.ascontiguousarray(tb), (2,))
     for g, o in zip(co[:-1], co_c[:-1]):
         assert g.tobytes() == o.tobytes()

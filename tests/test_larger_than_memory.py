@@ -19,7 +19,7 @@ import os
 import numpy as np
 import pytest
 
-from numbadask import cli
+from numbadask.main import cli
 
 MiB = 2**20
 LIMIT = 384 * MiB

@@ -5,7 +5,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cases import views
-from numbadask.layout import plan_walk
+from numbadask.cpu.layout import plan_walk
 
 
 def walked_values(a: np.ndarray, axes: tuple[int, ...], reduced_inward: bool = False) -> dict[int, list]:

@@ -6,8 +6,8 @@ import numba
 import numpy as np
 import pytest
 
-from numbadask.cpu_kernels import minmax_limits
-from numbadask.llvm_minmax import skip_nan_max, skip_nan_min
+from numbadask.cpu.extremes import minmax_limits
+from numbadask.cpu.llvm_minmax import skip_nan_max, skip_nan_min
 
 
 @numba.njit

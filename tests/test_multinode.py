@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from numbadask import cli
+from numbadask.main import cli
 
 
 def free_port() -> int:
@@ -39,7 +39,7 @@ def stop(procs: list[subprocess.Popen]) -> None:
 def test_stats_on_a_scheduler_with_two_worker_processes(tmp_path, capsys, rng, monkeypatch):
     from distributed import Client
 
-    from numbadask import clusters
+    from numbadask.main import clusters
 
     a = rng.standard_normal((500, 120)) * 3 + 7
     np.save(tmp_path / "a.npy", a)

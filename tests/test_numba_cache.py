@@ -16,8 +16,8 @@ from pathlib import Path
 import numba
 import pytest
 
-from numbadask import numba_cache
-from numbadask.numba_cache import NumbadaskCacheLocator
+from numbadask.cpu import cache as numba_cache
+from numbadask.cpu.cache import NumbadaskCacheLocator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,21 +77,50 @@ def test_a_second_process_loads_the_kernels_from_the_cache(two_runs):
     assert 0 < warm["hits"] <= cold["misses"] and warm["misses"] == 0
 
 
-def test_package_stamp_changes_with_any_package_file(tmp_path):
+def test_kernel_stamps_change_with_the_layers_a_kernel_may_call(tmp_path):
     package, kernels = numba_cache._package_dirs()
     skip = shutil.ignore_patterns("__pycache__")
     copies = [shutil.copytree(d, tmp_path / d.name, ignore=skip) for d in (package, kernels)]
+    cpu = copies[0] / "cpu"
     # the stamp depends on the files' names and contents, not on where the tree lies
     assert numba_cache._stamp_of(copies) == numba_cache._stamp_of([package, kernels]) == numba_cache.package_stamp()
-    original = numba_cache._stamp_of(copies)
-    called = copies[0] / "llvm_minmax.py"  # not a kernel's own file: Numba's stamp misses it
+    assert numba_cache._stamp_of([cpu]) == numba_cache.kernel_stamp(numba_cache.__file__)
+    original, whole = numba_cache._stamp_of([cpu]), numba_cache._stamp_of(copies)
+    called = cpu / "llvm_minmax.py"  # not a kernel's own file: Numba's stamp misses it
     text = called.read_text()
     called.write_text(text + "\n# edited\n")
-    assert numba_cache._stamp_of(copies) != original
+    assert numba_cache._stamp_of([cpu]) != original
     called.write_text(text)
-    assert numba_cache._stamp_of(copies) == original
-    (copies[1] / "new.py").write_text("")
-    assert numba_cache._stamp_of(copies) != original
+    assert numba_cache._stamp_of([cpu]) == original
+    (cpu / "new.py").write_text("")
+    assert numba_cache._stamp_of([cpu]) != original
+    (cpu / "new.py").unlink()
+    # code above the CPU kernels (which they cannot import) leaves their stamp alone
+    (copies[0] / "engine" / "graph.py").write_text("# edited\n")
+    assert numba_cache._stamp_of([cpu]) == original and numba_cache._stamp_of(copies) != whole
+
+
+def test_cache_folders_are_named_by_stamp_not_place(tmp_path):
+    a, b = tmp_path / "one" / "cpu" / "sums.py", tmp_path / "two" / "cpu" / "sums.py"
+    for f in (a, b):
+        f.parent.mkdir(parents=True)
+        f.write_text("")
+    assert numba_cache._stamped_folder(str(a), "ab" * 32) == numba_cache._stamped_folder(str(b), "ab" * 32)
+    assert numba_cache._stamped_folder(str(a), "ab" * 32) != numba_cache._stamped_folder(str(a), "cd" * 32)
+    assert numba_cache._stamped_folder(str(a), "ab" * 32).startswith("cpu-abababab")
+
+
+def test_old_stamped_folders_are_pruned(tmp_path):
+    folders = []
+    for i in range(numba_cache.KEEP + 3):
+        folder = tmp_path / f"cpu-{i:016d}-numba0"
+        folder.mkdir()
+        os.utime(folder, (i, i))
+        folders.append(folder)
+    (tmp_path / "reductions-0-numba0").mkdir()
+    numba_cache._prune(folders[-1])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([f.name for f in folders[-numba_cache.KEEP :]] + ["reductions-0-numba0"])
 
 
 @pytest.fixture
@@ -113,7 +142,7 @@ def function_in(path: Path):
 def test_the_locator_claims_package_kernels_only(cache_root, tmp_path):
     kernel = numba_cache._stamp_of  # any function of a package file will do
     mine = NumbadaskCacheLocator.from_function(kernel, numba_cache.__file__)
-    assert mine.get_source_stamp() == numba_cache.package_stamp()
+    assert mine.get_source_stamp() == numba_cache.kernel_stamp(numba_cache.__file__)
     assert Path(mine.get_cache_path()).parent == cache_root / "numba"
     assert mine.get_disambiguator() == str(kernel.__code__.co_firstlineno)
     elsewhere = tmp_path / "user" / "mod.py"

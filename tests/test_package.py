@@ -36,7 +36,11 @@ def test_wheel_ships_cuda_kernels_inside_the_package(tmp_path):
     )
     (wheel,) = tmp_path.glob("numbadask-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"numbadask/cuda_kernels/__init__.py", "numbadask/cuda_kernels/sum.py", "numbadask/registry.py"} <= names
+    assert {"numbadask/cuda_kernels/__init__.py", "numbadask/cuda_kernels/sum.py", "numbadask/reductions/registry.py"} <= names
+    # Every module of the source tree, in every layer folder (pyproject lists the packages).
+    source = {f"numbadask/{p.relative_to(ROOT / 'src' / 'numbadask').as_posix()}" for p in (ROOT / "src" / "numbadask").rglob("*.py")}
+    source |= {f"numbadask/cuda_kernels/{p.name}" for p in (ROOT / "cuda_kernels").glob("*.py")}
+    assert sorted(source - names) == []
 
 
 def test_regular_install_imports_cuda_kernels(tmp_path):

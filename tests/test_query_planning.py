@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     """
     import warnings
     import dask, dask.array as da, numpy as np, numbadask
-    from numbadask import definition
+    from numbadask.engine import definition
 
     assert da.array_expr_enabled(), "query planning is off"
     rng = np.random.default_rng(5)

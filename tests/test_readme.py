@@ -42,7 +42,7 @@ def test_documented_commands_parse():
     """Every `numbadask ...` command line in the README is one the CLI accepts."""
     import shlex
 
-    from numbadask import cli
+    from numbadask.main import cli
 
     bash = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL))
     lines = [line.split("#")[0].strip() for line in bash.splitlines()]

@@ -10,9 +10,10 @@ import pytest
 
 import numbadask
 from cases import REFERENCES
-from numbadask import kernels, stats
-from numbadask.definition import Reduction
-from numbadask.registry import DECLARED, MOMENTS, REGISTRY, nan_version
+
+from numbadask.main import stats
+from numbadask.engine.definition import Reduction
+from numbadask.reductions.registry import DECLARED, KERNELS, MOMENTS, REGISTRY, nan_version
 
 
 def test_every_declared_reduction_is_registered_once():
@@ -45,7 +46,7 @@ def test_declarations_are_consistent(name):
     assert ("ddof" in takes) == ("ddof" in r.options)
     assert ("dtype" in takes) == (r.integer_dtype is not None)
     for dtype in (np.bool_, np.int32, np.uint64, np.float16, np.float64):
-        assert r.kernel(np.dtype(dtype)) in kernels.BUILT_IN
+        assert r.kernel(np.dtype(dtype)) in KERNELS
 
 
 def test_nan_versions_of_names_without_one_are_themselves():
@@ -55,4 +56,4 @@ def test_nan_versions_of_names_without_one_are_themselves():
 
 def test_every_built_in_kernel_is_used():
     used = {r.kernel(np.dtype(d)) for r in (*REGISTRY.values(), MOMENTS) for d in (np.bool_, np.int64, np.float32)}
-    assert used == set(kernels.BUILT_IN)
+    assert used == set(KERNELS)

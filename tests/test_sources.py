@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import numbadask
-from numbadask import sources
-from numbadask.sources import MissingExtraError, SourceError, open_source
+from numbadask.main import sources
+from numbadask.main.sources import MissingExtraError, SourceError, open_source
 
 
 @pytest.fixture

@@ -10,26 +10,23 @@ CuPy, ``numba.cuda``, ``distributed`` nor ``dask_cuda``.
 """
 
 # First: Numba picks a kernel's cache locator when @numba.njit(cache=True) runs.
-from . import numba_cache
+from numbadask.cpu import cache as numba_cache
 
 numba_cache.install()
 
-from importlib.metadata import PackageNotFoundError, version
+from numbadask.integrations.accelerate import accelerate
+from numbadask.reductions.comoments import ComomentsResult, ProductMeans, comoments, corr, cov, product_means
+from numbadask.reductions.weighted import average
+from numbadask.reductions.custom import CustomReduction, reduction
+from numbadask.reductions.extremes import max, min, nanmax, nanmin, ptp
+from numbadask.reductions.indices import argmax, argmin, nanargmax, nanargmin
+from numbadask.reductions.sums import count, mean, nanmean, nansum, sum
+from numbadask.reductions.variances import MomentsResult, moments, nanstd, nanvar, std, var
+from numbadask.engine.dispatch import ChunkError, GPUUnavailableError
+from numbadask.main.clusters import cluster, connect
+from numbadask.main.environment import numbadask_version
 
-from .accelerate import accelerate
-from .bivariate import ComomentsResult, ProductMeans, average, comoments, corr, cov, product_means
-from .custom import CustomReduction, reduction
-from .extremes import max, min, nanmax, nanmin, ptp
-from .indices import argmax, argmin, nanargmax, nanargmin
-from .sums import count, mean, nanmean, nansum, sum
-from .variances import MomentsResult, moments, nanstd, nanvar, std, var
-from .clusters import cluster, connect
-from .dispatch import ChunkError, GPUUnavailableError
-
-try:
-    __version__ = version("numbadask")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+__version__ = numbadask_version()
 
 __all__ = [
     "ChunkError",
