@@ -416,11 +416,15 @@ def plan_joint_walk(blocks: list[Any], axes: tuple[int, ...], xp: Any = np) -> J
 
 
 def _cpu_buffer(buf: np.ndarray) -> np.ndarray:
-    """A buffer in a dtype Numba's CPU target reads (as :func:`numbadask.walker.walk_buffer`)."""
+    """A buffer in a dtype Numba's CPU target reads, read-only (as
+    :func:`numbadask.walker.walk_buffer`: one compiled kernel whatever the chunks' flags)."""
     if buf.dtype == np.bool_:
-        return buf.view(np.uint8)
-    if buf.dtype == np.float16:
-        return buf.astype(np.float32)
+        buf = buf.view(np.uint8)
+    elif buf.dtype == np.float16:
+        buf = buf.astype(np.float32)
+    else:
+        buf = buf.view()
+    buf.flags.writeable = False
     return buf
 
 

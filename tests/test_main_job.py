@@ -1,0 +1,126 @@
+"""The main job tells the truth (issue 26, item 4): ``numbadask stats`` times the
+reduction, not Numba compiling, not a process pool starting.
+
+Each test runs the command in a fresh Python process with an empty
+``NUMBADASK_CACHE_DIR`` (a cold Numba cache, as on a fresh install), listens to
+Numba's ``numba:compile`` events in every process that runs tasks, and notes when the
+timed part (:func:`numbadask.timing.timed`) starts and ends.  No compile may start
+inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: Records every Numba compile in this process as "pid monotonic-time function" lines
+#: in $COMPILE_LOG; imported at start-up by every process of the test (PYTHONPATH),
+#: the spawned workers of a process pool included.
+SITECUSTOMIZE = """
+import os
+if os.environ.get("COMPILE_LOG"):
+    import time
+    from numba.core import event
+
+    class _Log(event.Listener):
+        def on_start(self, ev):
+            d = ev.data["dispatcher"]
+            name = getattr(getattr(d, "py_func", None), "__qualname__", repr(d))
+            what = f"{name}{ev.data['args']}".replace("\\n", " ")
+            with open(os.environ["COMPILE_LOG"], "a") as f:
+                f.write(f"{os.getpid()} {time.monotonic()!r} {what}\\n")
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", _Log())
+"""
+
+#: Runs ``numbadask`` once per argv in one process, writing the timed parts'
+#: (start, end) monotonic times to $TIMED_LOG.
+RUNNER = """
+import json, os, sys, time
+import numbadask.timing as timing
+from numbadask import cli
+
+original = timing.timed
+
+def timed(func):
+    start = time.monotonic()
+    try:
+        return original(func)
+    finally:
+        with open(os.environ["TIMED_LOG"], "a") as f:
+            f.write(f"{os.getpid()} {start!r} {time.monotonic()!r}\\n")
+
+timing.timed = timed
+for argv in json.loads(sys.argv[1]):
+    status = cli.main(argv)
+    assert status == 0, (argv, status)
+"""
+
+
+def cold_runs(tmp_path: Path, *argvs: list[str]) -> tuple[list[tuple[int, float, str]], list[tuple[float, float]], int, str]:
+    """Run each ``numbadask`` argv, in order, in one new process on a cold cache:
+    (compiles as (pid, time, function), timed parts as (start, end), that process's
+    pid, stdout)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    compile_log, timed_log = tmp_path / "compiles.log", tmp_path / "timed.log"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(
+        NUMBADASK_CACHE_DIR=str(tmp_path / "cache"),
+        COMPILE_LOG=str(compile_log),
+        TIMED_LOG=str(timed_log),
+        PYTHONPATH=os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])]),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(list(argvs))], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    compiles = []
+    for line in compile_log.read_text().splitlines():
+        pid, when, name = line.split(" ", 2)
+        compiles.append((int(pid), float(when), name))
+    lines = [line.split() for line in timed_log.read_text().splitlines()]
+    assert len(lines) == len(argvs)
+    return compiles, [(float(a), float(b)) for _, a, b in lines], int(lines[0][0]), out.stdout
+
+
+def compiled_inside(compiles: list[tuple[int, float, str]], timed: list[tuple[float, float]]) -> list[str]:
+    return [f"pid {pid}: {name}" for pid, when, name in compiles if any(start <= when <= end for start, end in timed)]
+
+
+@pytest.fixture
+def npy(tmp_path: Path) -> Path:
+    path = tmp_path / "data.npy"
+    data = np.random.default_rng(0).standard_normal((300, 70))
+    data[5, 7] = np.nan
+    np.save(path, data)
+    return path
+
+
+def test_a_cold_cache_run_compiles_nothing_while_timed(tmp_path, npy):
+    """`numbadask stats data.npy` on a fresh cache: the .npy reader hands read-only
+    memory-mapped chunks, which the warm-up must compile for (it compiled for writable
+    arrays, so the first run timed 12 s of compiling as the reduction)."""
+    compiles, timed, _, stdout = cold_runs(
+        tmp_path,
+        ["stats", str(npy)],
+        # strided chunks (a column split), several of them (merges), arg-reductions
+        # over each layout, the generic path (count), the nan-versions
+        ["stats", str(npy), "--chunks", "64x30", "--stats", "count,argmax,var", "--axis", "0", "--skipna"],
+        ["stats", str(npy), "--chunks", "64x30", "--stats", "argmin,max", "--axis", "1"],
+        ["stats", str(npy), "--chunks", "64x30", "--stats", "argmax"],
+    )
+    assert len(compiles) > 10, "the cache was not cold: nothing compiled"
+    assert compiled_inside(compiles, timed) == []
+    assert stdout.count("GB/s") == 4
+
