@@ -124,3 +124,14 @@ def test_a_cold_cache_run_compiles_nothing_while_timed(tmp_path, npy):
     assert compiled_inside(compiles, timed) == []
     assert stdout.count("GB/s") == 4
 
+
+def test_the_process_pool_is_started_and_warmed_before_the_timer(tmp_path):
+    """`--scheduler processes`: the pool's processes are started, and the kernels
+    compiled in each, before the timer starts (it timed the pool's start and, on a
+    fresh cache, every worker's compile)."""
+    compiles, timed, client, stdout = cold_runs(
+        tmp_path, ["stats", "random:1000x1000", "--stats", "mean", "--scheduler", "processes", "--persist"]
+    )
+    assert {pid for pid, _, _ in compiles} - {client}, "no worker process compiled anything: the cache was not cold"
+    assert compiled_inside(compiles, timed) == []
+    assert "scheduler processes" in stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -243,6 +244,7 @@ class Runtime:
     client: Client | None = None
     workers: list[WorkerGPU] = field(default_factory=list)
     held: list[Any] = field(default_factory=list)  # persisted on the workers: released at the end
+    pool: Any = None  # the process pool of the "processes" scheduler (see process_pool)
 
     def size(self) -> tuple[int, str]:
         """How many run tasks at once, and what they are: ``(2, "threads")``,
@@ -276,22 +278,27 @@ class Runtime:
         ]
         return min(caps) if caps else None
 
-    def run_everywhere(self, func: Any, *args: Any) -> None:
-        """``func(*args)`` once in each process that will run tasks: this one for
-        threads, every worker of a cluster; none for the process pool, whose
-        processes only live for one compute."""
+    def _local_config(self) -> Any:
+        """Dask's config for a local compute: the scheduler, and the pool if we hold one."""
+        import dask
+
+        return dask.config.set(scheduler=self.scheduler, **({} if self.pool is None else {"pool": self.pool}))
+
+    def run_everywhere(self, func: Any, *args: Any) -> list[Any]:
+        """``func(*args)`` once in each process that will run tasks, and their results:
+        this one for threads, every worker of a cluster, every process of the pool
+        (all started by then) for processes."""
         if self.client is not None:
-            self.client.run(func, *args)
-        elif self.scheduler == "threads":
-            func(*args)
+            return list(self.client.run(func, *args).values())
+        if self.pool is not None:
+            return run_in_every_process(self.pool, func, *args)
+        return [func(*args)]
 
     def persist(self, x: da.Array, progress: bool = False) -> da.Array:
         """``x`` loaded into memory: the workers' for a cluster, this process's else
         (with a progress bar as :meth:`compute` shows one)."""
         if self.client is None:
-            import dask
-
-            with _local_progress(progress), dask.config.set(scheduler=self.scheduler):
+            with _local_progress(progress), self._local_config():
                 return x.persist()
         x = self.client.persist(x)
         self.held.append(x)
@@ -311,7 +318,7 @@ class Runtime:
         if self.client is None:
             import dask
 
-            with _local_progress(progress), dask.config.set(scheduler=self.scheduler):
+            with _local_progress(progress), self._local_config():
                 return list(dask.compute(*arrays))
         futures = self.client.compute(list(arrays))
         _wait_with_progress(futures, progress)
@@ -321,6 +328,68 @@ class Runtime:
             # Let go of the results on the workers before any shutdown: a cluster
             # stopped while the client still wants them logs "lost computed tasks".
             self.client.cancel(futures)
+
+
+#: How long the processes of a new pool wait for each other at their first task (a
+#: cold Numba cache compiles for tens of seconds in each).
+POOL_START_TIMEOUT_S = 900.0
+_POOL_BARRIER: Any = None  # in each pool process: the barrier of run_in_every_process
+
+
+def _start_pool_process(barrier: Any, initializer: Any) -> None:
+    global _POOL_BARRIER
+    _POOL_BARRIER = barrier
+    initializer()
+
+
+def process_pool(n_workers: int | None = None) -> Any:
+    """The process pool Dask's "processes" scheduler would make for one compute
+    (``num_workers`` processes of ``multiprocessing.context``, seeded by Dask's
+    initializer), made here so that it outlives one compute: pass it as Dask's ``pool``.
+    Every process is started before it returns.  Shut it down after.
+
+    Examples
+    --------
+    >>> pool = process_pool(2)
+    >>> len(set(run_in_every_process(pool, os.getpid)))
+    2
+    >>> pool.shutdown()
+    """
+    import functools
+    from concurrent.futures import ProcessPoolExecutor
+
+    import dask
+    from dask.multiprocessing import get_context, initialize_worker_process
+
+    from .graph import local_thread_count
+
+    n = n_workers or local_thread_count()
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = "6640"  # as dask.multiprocessing.get: the same hashes in every process
+    context = get_context()
+    initializer = functools.partial(initialize_worker_process, user_initializer=dask.config.get("multiprocessing.initializer", None))
+    pool = ProcessPoolExecutor(n, mp_context=context, initializer=_start_pool_process, initargs=(context.Barrier(n), initializer))
+    # Start them all now: a new pool starts a process per task while none is idle, so n
+    # tasks held at the barrier reach n processes; later ones find them all there.
+    run_in_every_process(pool, os.getpid)
+    return pool
+
+
+def _in_a_pool_process(func: Any, args: tuple) -> Any:
+    try:
+        result = func(*args)
+    except BaseException:
+        _POOL_BARRIER.abort()  # the others stop waiting for this one
+        raise
+    _POOL_BARRIER.wait(POOL_START_TIMEOUT_S)  # hold this process: the next task goes to another
+    return result
+
+
+def run_in_every_process(pool: Any, func: Any, *args: Any) -> list[Any]:
+    """``func(*args)`` once in each process of a :func:`process_pool`, starting every
+    one of them; returns when all have run it."""
+    futures = [pool.submit(_in_a_pool_process, func, args) for _ in range(pool._max_workers)]
+    return [f.result() for f in futures]
 
 
 def _local_progress(progress: bool) -> Any:
@@ -358,8 +427,15 @@ def runtime(scheduler: str, device: str = "auto", n_workers: int | None = None) 
     """
     gpus = 0 if device == "cpu" else dispatch.visible_gpu_count()  # --device cpu: no CUDA cluster
     scheduler = resolve_scheduler(check_scheduler(scheduler), gpus, importlib.util.find_spec("dask_cuda") is not None)
-    if scheduler in ("threads", "processes"):
+    if scheduler == "threads":
         yield Runtime(scheduler, None, [worker_gpu()])
+        return
+    if scheduler == "processes":  # one pool for the whole job: it starts before any timer
+        pool = process_pool(n_workers)
+        try:
+            yield Runtime(scheduler, None, [worker_gpu()], pool=pool)
+        finally:
+            pool.shutdown(cancel_futures=True)
         return
     if scheduler == "local-cuda":
         reason = cuda_cluster_unavailable_reason()
