@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -51,3 +54,72 @@ def test_documented_commands_parse():
     parser = cli.build_parser()
     for argv in commands:
         parser.parse_args(cli._with_default_command(argv))
+
+
+#: One small Dask array of each dtype the kernels do not reduce, by the word the README uses.
+UNSUPPORTED = {
+    "complex": np.array([1 + 1j, 3 + 3j]),
+    "datetime": np.array(["2020-01-01", "2020-01-03"], dtype="M8[D]"),
+    "timedelta": np.array([1, 3], dtype="m8[s]"),
+    "object": np.array([1, 3], dtype=object),
+    "string": np.array(["a", "b"]),
+}
+
+
+def _outcome(func, x):
+    """What a call gives: ("answer", its repr) or ("error", the exception's type)."""
+    try:
+        result = func(x)
+        return "answer", repr(result.compute() if hasattr(result, "compute") else result)
+    except Exception as exc:
+        return "error", type(exc)
+
+
+def _claims_about_unsupported_dtypes() -> list[str]:
+    """Each README sentence, bullet sentence or table row that says what complex,
+    datetime or timedelta input does (it names TypeError, "refused" or "handed")."""
+    text = re.sub(r"```.*?```", "", README.read_text(), flags=re.DOTALL)
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(("|", "#", "- ", "**")):
+            blocks.append([])
+        blocks[-1].append(line)
+    claims = []
+    for block in blocks:
+        joined = " ".join(" ".join(block).split())
+        claims += [joined] if joined.startswith("|") else re.split(r"(?<=[.])\s+(?=[A-Z*`])", joined)
+    return [
+        c for c in claims
+        if re.search(r"complex|datetime|timedelta", c, flags=re.IGNORECASE) and re.search(r"TypeError|refused|handed", c)
+    ]
+
+
+def test_readme_says_what_unsupported_dtypes_do():
+    """The README said in three places that complex, object, string and datetime input
+    raises TypeError; the code hands it to dask.array (issue 26).  Every statement it
+    makes about that input now runs here, for each dtype it names."""
+    import warnings
+
+    import dask.array as da
+
+    import numbadask
+    from numbadask import examples
+
+    claims = _claims_about_unsupported_dtypes()
+    assert len(claims) >= 3, claims
+    for claim in claims:
+        named = [w for w in UNSUPPORTED if w in claim.lower()]
+        for word in named:
+            x = da.from_array(UNSUPPORTED[word], chunks=1)
+            if "numbadask.reduction" in claim or "user-defined" in claim:
+                with pytest.raises(TypeError, match=re.escape(str(x.dtype))):
+                    examples.sum_of_squares(x)
+                continue
+            for name in ("sum", "mean", "min", "std", "argmax"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ours, theirs = _outcome(getattr(numbadask, name), x), _outcome(getattr(da, name), x)
+                if "handed" in claim:
+                    assert ours == theirs, (claim, word, name)
+                else:  # "refused" / "raise TypeError naming the dtype"
+                    assert ours == ("error", TypeError) or (ours[0] == "error" and issubclass(ours[1], TypeError)), (claim, word, name, ours)
