@@ -135,3 +135,24 @@ def test_the_process_pool_is_started_and_warmed_before_the_timer(tmp_path):
     assert {pid for pid, _, _ in compiles} - {client}, "no worker process compiled anything: the cache was not cold"
     assert compiled_inside(compiles, timed) == []
     assert "scheduler processes" in stdout
+
+# ------------------------------------------------------- what the command prints and exits
+
+
+def test_gb_per_second_never_reads_zero_for_a_nonzero_rate():
+    """`0.00 GB/s` for a small or slow run: three significant digits instead."""
+    from numbadask import cli
+
+    assert [cli.format_rate(r) for r in (0.0381, 0.0012, 5.0, 44.13, 1683.2)] == ["0.0381", "0.00120", "5.00", "44.1", "1683"]
+    for rate in np.logspace(-7, 4, 45):
+        text = cli.format_rate(float(rate))
+        assert float(text) == pytest.approx(rate, rel=0.006), (rate, text)
+
+
+def test_the_table_shows_a_small_runs_rate(capsys, monkeypatch):
+    from numbadask import cli, stats
+
+    monkeypatch.setattr(stats.StatsResult, "gbps", property(lambda self: 0.00042))
+    assert cli.main(["stats", "random:30x20", "--stats", "mean"]) == 0
+    assert "0.000420 GB/s" in capsys.readouterr().out
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -76,6 +77,20 @@ def format_bytes(nbytes: int) -> str:
     return f"{nbytes} B"
 
 
+def format_rate(gbps: float) -> str:
+    """A rate with three significant digits (no digits after the point from 100 up),
+    so a small or slow run never reads ``0.00``.
+
+    Examples
+    --------
+    >>> format_rate(0.0381), format_rate(44.13), format_rate(1683.2)
+    ('0.0381', '44.1', '1683')
+    """
+    if not math.isfinite(gbps) or gbps <= 0 or gbps >= 99.95:
+        return f"{gbps:.0f}"
+    return f"{gbps:.{max(0, 2 - math.floor(math.log10(gbps)))}f}"
+
+
 def print_stats(result: Any) -> None:
     """The human-readable table of a :class:`numbadask.stats.StatsResult`."""
     axis = "all" if result.axis is None else result.axis
@@ -88,7 +103,7 @@ def print_stats(result: Any) -> None:
     width = max(len(name) for name in result.values)
     for name, value in result.values.items():
         print(f"  {name:<{width}}  {_format_value(value)}")
-    print(f"  elapsed {result.elapsed_s:.3f} s, {result.gbps:.2f} GB/s ({result.device})")
+    print(f"  elapsed {result.elapsed_s:.3f} s, {format_rate(result.gbps)} GB/s ({result.device})")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -176,9 +191,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print("| function | numbadask GB/s | dask.array GB/s | speed-up | numbagg GB/s | agree |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        numbagg = f"{r.gbps(r.numbagg_s):.2f}" if r.numbagg_s else "-"
+        numbagg = format_rate(r.gbps(r.numbagg_s)) if r.numbagg_s else "-"
         print(
-            f"| {r.function} | {r.gbps(r.numbadask_s):.2f} | {r.gbps(r.dask_s):.2f} | {r.speedup:.2f}x | "
+            f"| {r.function} | {format_rate(r.gbps(r.numbadask_s))} | {format_rate(r.gbps(r.dask_s))} | {r.speedup:.2f}x | "
             f"{numbagg} | {'yes' if r.agree else 'NO'} |"
         )
     return 0 if all(r.agree for r in rows) else 1
