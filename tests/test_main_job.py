@@ -136,6 +136,7 @@ def test_the_process_pool_is_started_and_warmed_before_the_timer(tmp_path):
     assert compiled_inside(compiles, timed) == []
     assert "scheduler processes" in stdout
 
+
 # ------------------------------------------------------- what the command prints and exits
 
 
@@ -156,3 +157,54 @@ def test_the_table_shows_a_small_runs_rate(capsys, monkeypatch):
     assert cli.main(["stats", "random:30x20", "--stats", "mean"]) == 0
     assert "0.000420 GB/s" in capsys.readouterr().out
 
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["stats", "random:10x10", "--axis", "x"], "--axis takes an integer"),
+        (["stats", "random:10x10", "--chunks", "banana"], "--chunks takes 'auto'"),
+        (["stats", "random:10x10", "--ddof", "abc"], "--ddof"),
+        (["stats", "random:10x10", "--ddof", "nan"], "--ddof"),
+        (["stats", "random:10x10", "--stats", "mean,median"], "unknown stat 'median'"),
+        (["stats", "random:10x10", "--stats", ","], "--stats is empty"),
+        (["bench", "--functions", "mean,median"], "bench cannot time 'median'"),
+        (["stast", "data.npy"], "unknown command 'stast'; did you mean 'stats'?"),
+        (["--debug", "ifno"], "unknown command 'ifno'; did you mean 'info'?"),
+    ],
+)
+def test_every_usage_error_exits_2(capsys, argv, words):
+    """argparse's convention, which the README states: usage errors exit 2 (some
+    exited 1, --ddof abc 2), with the usage and the reason on stderr."""
+    from numbadask import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and words in err and "usage:" in err, err
+
+
+def test_errors_found_while_running_still_exit_1(capsys, tmp_path):
+    from numbadask import cli
+
+    assert cli.main(["stats", "random:10x10", "--axis", "5"]) == 1  # the array has no axis 5
+    assert cli.main(["stats", str(tmp_path / "missing.npy")]) == 1
+    assert cli.main(["stats", "random:10x10", "--chunks", "5x5x5"]) == 1  # 3 sizes for 2 axes
+    assert capsys.readouterr().err.count("numbadask: error: ") == 3
+
+
+def test_a_source_alone_still_means_stats(capsys, npy):
+    from numbadask import cli
+
+    assert cli.main([str(npy), "--stats", "max"]) == 0
+    assert f"stats of {npy}" in capsys.readouterr().out
+
+
+def test_moments_with_other_stats_is_its_seven_statistics_among_them(capsys, npy):
+    """`--stats mean,moments` said "unknown stat 'moments' ... (or moments)"."""
+    from numbadask import cli
+
+    assert cli.main(["stats", str(npy), "--stats", "argmax,moments,mean", "--skipna", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["stats"]
+    assert list(got) == ["nanargmax", "count", "nansum", "nanmean", "nanvar", "nanstd", "nanmin", "nanmax"]
+    data = np.load(npy)
+    assert got["nanmean"] == pytest.approx(np.nanmean(data)) and got["count"] == data.size - 1

@@ -37,23 +37,28 @@ class StatsError(ValueError):
 
 def parse_stats(text: str | None) -> tuple[str, ...] | None:
     """``"mean,std"`` -> ``("mean", "std")``; None or ``"moments"`` -> None (the
-    one-pass :func:`numbadask.moments`).
+    one-pass :func:`numbadask.moments`).  ``moments`` among other stats stands for its
+    seven statistics there.
 
     Examples
     --------
-    >>> parse_stats("mean, std"), parse_stats(None)
-    (('mean', 'std'), None)
+    >>> parse_stats("mean, std"), parse_stats(None), parse_stats("argmax,moments,mean")
+    (('mean', 'std'), None, ('argmax', 'count', 'sum', 'mean', 'var', 'std', 'min', 'max'))
     >>> parse_stats("mean,median")
     Traceback (most recent call last):
     ...
-    numbadask.stats.StatsError: unknown stat 'median' in --stats: choose from sum, mean, var, std, min, max, ptp, count, argmin, argmax, nansum, nanmean, nanvar, nanstd, nanmin, nanmax, nanargmin, nanargmax (or moments)
+    numbadask.stats.StatsError: unknown stat 'median' in --stats: choose from sum, mean, var, std, min, max, ptp, count, argmin, argmax, nansum, nanmean, nanvar, nanstd, nanmin, nanmax, nanargmin, nanargmax, moments
     """
     if text is None or text.strip() == "moments":
         return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        if name not in FAMILY:
-            raise StatsError(f"unknown stat {name!r} in --stats: choose from {', '.join(FAMILY)} (or moments)")
+    names: list[str] = []
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        if name == "moments":
+            names += MOMENT_FIELDS
+        elif name in FAMILY:
+            names.append(name)
+        else:
+            raise StatsError(f"unknown stat {name!r} in --stats: choose from {', '.join(FAMILY)}, moments")
     if not names:
         raise StatsError("--stats is empty: name at least one statistic, such as mean,std")
     return tuple(dict.fromkeys(names))
