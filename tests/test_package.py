@@ -37,6 +37,7 @@ def test_wheel_ships_cuda_kernels_inside_the_package(tmp_path):
     (wheel,) = tmp_path.glob("numbadask-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"numbadask/cuda_kernels/__init__.py", "numbadask/cuda_kernels/sum.py", "numbadask/registry.py"} <= names
+    assert "numbadask/py.typed" in names  # PEP 561: type checkers read numbadask's annotations
 
 
 def test_regular_install_imports_cuda_kernels(tmp_path):
