@@ -16,7 +16,7 @@ def python_blocks() -> list[str]:
 
 
 def test_cpu_quickstart_runs():
-    first = python_blocks()[0]
+    (first,) = [b for b in python_blocks() if "NumPy-backed Dask array" in b]
     assert "numbadask.mean(x)" in first and "cupy" not in first
     exec(compile(first, str(README), "exec"), {})
 
@@ -123,3 +123,32 @@ def test_readme_says_what_unsupported_dtypes_do():
                     assert ours == theirs, (claim, word, name)
                 else:  # "refused" / "raise TypeError naming the dtype"
                     assert ours == ("error", TypeError) or (ours[0] == "error" and issubclass(ours[1], TypeError)), (claim, word, name, ours)
+
+
+CLUSTER_START = re.compile(r"LocalCUDACluster\(|LocalCluster\(|numbadask\.cluster\(")
+
+
+def test_cluster_examples_have_the_script_guard():
+    """A script that starts a local cluster must do it under `if __name__ ==
+    "__main__":` (each worker process starts by importing the script: without the guard,
+    hundreds of lines of Nanny errors)."""
+    blocks = [b for b in python_blocks() if CLUSTER_START.search(b)]
+    assert len(blocks) >= 2  # numbadask.cluster() and LocalCUDACluster
+    for block in blocks:
+        compile(block, str(README), "exec")
+        assert '\nif __name__ == "__main__":' in "\n" + block, block
+        for line in block.splitlines():
+            if CLUSTER_START.search(line.split("#")[0]):
+                assert line.startswith(" "), f"a cluster started at the top level of a script: {line!r}"
+
+
+def test_cluster_example_runs_as_a_script(tmp_path):
+    import subprocess
+    import sys
+
+    (block,) = [b for b in python_blocks() if "numbadask.cluster(" in b]
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert float(out.stdout.split()[-1]) == pytest.approx(0.5, abs=0.01)
