@@ -147,8 +147,10 @@ def test_error_wrong_dataset_path(tmp_path, capsys):
     assert "no dataset '/y'" in error_of(capsys, "stats", f"{tmp_path / 'f.h5'}:/y")
 
 
-def test_error_unknown_stat(capsys):
-    assert "unknown stat 'median'" in error_of(capsys, "stats", "random:10", "--stats", "mean,median")
+def test_error_unknown_stat_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["stats", "random:10", "--stats", "mean,median"])
+    assert exc.value.code == 2 and "unknown stat 'median'" in capsys.readouterr().err
 
 
 def test_error_gpu_without_gpu(capsys, monkeypatch):
@@ -177,7 +179,9 @@ def test_error_unreachable_scheduler_fails_fast(capsys, monkeypatch):
 def test_bench_errors(capsys, monkeypatch):
     from numbadask.engine import dispatch
 
-    assert "bench cannot time 'median'" in error_of(capsys, "bench", "--functions", "mean,median")
+    with pytest.raises(SystemExit) as exc:  # a usage error
+        cli.main(["bench", "--functions", "mean,median"])
+    assert exc.value.code == 2 and "bench cannot time 'median'" in capsys.readouterr().err
     monkeypatch.setattr(dispatch, "gpu_unavailable_reason", lambda: "no GPU here (test)")
     assert "no GPU here (test)" in error_of(capsys, "bench", "--device", "gpu")
 

@@ -311,3 +311,61 @@ def test_kernels_are_built_at_the_first_call_not_at_definition():
     lazy = red(np.array([3.0, 4.0]))  # the first call checks the definition in the client
     assert list(red._kernels) == ["cpu"]
     assert math.isclose(float(lazy.compute()), 7.0)
+
+
+# --- any failure of a user's function at the first call names it (issue 26) ---------
+
+
+def _uses_linalg(v):
+    return (np.linalg.svd(np.ones((2, 2)))[1][0] * v,)
+
+
+def _parses_text(v):
+    return (float(str(v)),)
+
+
+def _merge_refuses(a, b):
+    if a[0] + b[0] > 0.0:
+        raise ValueError("merge refused")
+    return (a[0] + b[0],)
+
+
+def _finalize_refuses(s):
+    if s[0] > 0.0:
+        raise ZeroDivisionError("finalize refused")
+    return s[0]
+
+
+@pytest.mark.parametrize(
+    "role, func, original",
+    [
+        ("map", _parses_text, ValueError),  # compiles; fails when run on the check values
+        ("merge", _merge_refuses, ValueError),
+        ("finalize", _finalize_refuses, ZeroDivisionError),
+    ],
+)
+def test_a_users_function_that_fails_when_checked_is_a_type_error_naming_it(role, func, original):
+    functions = {"map": lambda v: (v,), "merge": _add, role: func}
+    red = numbadask.reduction(functions.pop("map"), **functions, identity=(0.0,), name="mine")
+    with pytest.raises(TypeError, match=rf"numbadask.reduction 'mine': {role} function .*{func.__name__}.*{original.__name__}") as info:
+        red(np.ones(3))
+    assert isinstance(info.value.__cause__, original)
+
+
+def test_a_users_function_that_fails_to_compile_for_any_reason_is_a_type_error_naming_it():
+    """Numba raises more than NumbaError while compiling: np.linalg without SciPy is an
+    ImportError."""
+    red = numbadask.reduction(_uses_linalg, merge=_add, identity=(0.0,), name="svd")
+    try:
+        import scipy  # noqa: F401
+    except ImportError:
+        with pytest.raises(TypeError, match=r"(?s)numbadask.reduction 'svd': map function .*_uses_linalg cannot be compiled.*ImportError.*scipy") as info:
+            red(np.ones(3))
+        assert isinstance(info.value.__cause__, ImportError)
+    else:
+        assert red(np.ones(3)).compute() > 0  # with SciPy it compiles
+
+
+def test_a_wrong_arity_state_stays_a_value_error():
+    with pytest.raises(ValueError, match="map function .* must return a state"):
+        numbadask.reduction(lambda v: (v, v), merge=_add, identity=(0.0,))(np.ones(3))

@@ -41,6 +41,7 @@ def test_wheel_ships_cuda_kernels_inside_the_package(tmp_path):
     source = {f"numbadask/{p.relative_to(ROOT / 'src' / 'numbadask').as_posix()}" for p in (ROOT / "src" / "numbadask").rglob("*.py")}
     source |= {f"numbadask/cuda_kernels/{p.name}" for p in (ROOT / "cuda_kernels").glob("*.py")}
     assert sorted(source - names) == []
+    assert "numbadask/py.typed" in names  # PEP 561: type checkers read numbadask's annotations
 
 
 def test_regular_install_imports_cuda_kernels(tmp_path):

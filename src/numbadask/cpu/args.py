@@ -121,6 +121,10 @@ def argminmax(chunk: np.ndarray, axis: int | None, want_max: bool) -> tuple[np.n
         rows = rows.view(np.uint8)
     elif rows.dtype == np.float16:
         rows = rows.astype(np.float32)
+    # Read-only, whatever the chunk's flags: one compiled kernel per layout (as
+    # numbadask.walker.walk_buffer), which `numbadask stats` compiles before its timer.
+    rows = rows.view()
+    rows.flags.writeable = False
     m = rows.shape[0]
     value = np.empty(m, dtype=rows.dtype)
     index = np.empty(m, dtype=np.int64)

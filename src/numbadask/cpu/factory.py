@@ -347,11 +347,15 @@ def module_source(k: int, p: int, identity: tuple[float, ...], skipna: bool, n: 
 
 
 def _cpu_buffer(buf: np.ndarray) -> np.ndarray:
-    """A buffer in a dtype Numba's CPU target reads (as :func:`numbadask.cpu.walker.walk_buffer`)."""
+    """A buffer in a dtype Numba's CPU target reads, read-only (as
+    :func:`numbadask.cpu.walker.walk_buffer`: one compiled kernel whatever the chunks' flags)."""
     if buf.dtype == np.bool_:
-        return buf.view(np.uint8)
-    if buf.dtype == np.float16:
-        return buf.astype(np.float32)
+        buf = buf.view(np.uint8)
+    elif buf.dtype == np.float16:
+        buf = buf.astype(np.float32)
+    else:
+        buf = buf.view()
+    buf.flags.writeable = False
     return buf
 
 

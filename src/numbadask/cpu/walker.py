@@ -224,14 +224,21 @@ def instantiate(
 
 
 def walk_buffer(w: Walk) -> np.ndarray:
-    """The walk's buffer in a dtype Numba's CPU target can read (bool as uint8)."""
+    """The walk's buffer in a dtype Numba's CPU target can read (bool as uint8), always
+    read-only: Numba compiles a kernel once per array type, read-only or not, so every
+    chunk (a writable array, a read-only memory map of a .npy file, a chunk unpickled
+    in a worker) gets the one machine code that ``numbadask stats`` compiles before
+    it starts its timer, not a second one inside it."""
     buf = w.buf
     if buf.dtype == np.bool_:
-        return buf.view(np.uint8)
-    if buf.dtype == np.float16:
+        buf = buf.view(np.uint8)
+    elif buf.dtype == np.float16:
         # Numba's CPU target has no float16 arithmetic; float16 chunks are rare and
         # small, so they are widened (the one case with a temporary).
-        return buf.astype(np.float32)
+        buf = buf.astype(np.float32)
+    else:
+        buf = buf.view()  # the flag below is the view's; the chunk keeps its own
+    buf.flags.writeable = False
     return buf
 
 

@@ -20,9 +20,14 @@ states travel as they are, never concatenated.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
+import os
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -103,6 +108,20 @@ class Reduction:
         """Whether NaN is skipped for input of ``dtype`` (only floats hold NaN)."""
         return self.skipna and np.dtype(dtype).kind == "f"
 
+    @staticmethod
+    def numpy_warning(message: str) -> None:
+        """Warn NumPy's ``message`` for a slice with nothing to reduce (a
+        ``RuntimeWarning``: :data:`EMPTY_SLICE_WARNINGS`), from a ``finalize``: once per
+        compute of one result, as NumPy warns once per call however many slices are
+        empty, where :func:`aggregate` finishes the blocks (see :func:`_once_per_compute`)."""
+        warned = _WARNED.get()
+        if warned is not None:
+            with _ROUNDS_LOCK:
+                if message in warned:
+                    return
+                warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
     def finisher(self, input_dtype: np.dtype, ddof: float = 0) -> Callable[[Any, np.dtype], Any]:
         """``finalize`` with this call's options bound."""
         given = {"ddof": ddof, "skipna": self.skips_nan(input_dtype)}
@@ -149,6 +168,49 @@ def combine(states: Any, axis: tuple[int, ...], keepdims: bool, *, reduction: Re
 EMPTY_SLICE_WARNINGS = ("Mean of empty slice", "All-NaN slice encountered", "Degrees of freedom <= 0 for slice")
 
 
+#: The rounds of :func:`_once_per_compute`: result name -> (the blocks finished in the
+#: current compute, the warnings given in it).  A few hundred results at most.
+_ROUNDS: collections.OrderedDict[str, tuple[set, set]] = collections.OrderedDict()
+_ROUNDS_LOCK = threading.Lock()
+_MAX_ROUNDS = 256
+#: The warnings given in the current round, while a block is finished (None elsewhere).
+_WARNED: ContextVar[set | None] = ContextVar("numbadask_warned", default=None)
+
+
+@contextlib.contextmanager
+def _once_per_compute(block: str, blocks: int, here: int | None) -> Iterator[None]:
+    """Finish ``block`` (``"<result name>|<index>"``) of a result of ``blocks`` blocks
+    so that :meth:`Reduction.numpy_warning` warns each message once per compute of the
+    result.  A compute is a round: it starts at a block no round is open for, or at a
+    block the open round has already finished (the result computed again, after a
+    compute that stopped early), and ends when every block is finished.
+
+    Only in the process that built the graph (``here``, its pid), where a local
+    scheduler (sync, threads; an in-process distributed worker) finishes every block:
+    a worker process of the processes scheduler or of a distributed cluster sees some
+    of the blocks of some computes, so there each block warns as NumPy would for it
+    (printed by the worker: Dask carries no warning back to the client)."""
+    if here != os.getpid():
+        yield
+        return
+    name, _, index = block.rpartition("|")
+    with _ROUNDS_LOCK:
+        done, warned = _ROUNDS.get(name, (None, None))
+        if done is None or index in done:
+            done, warned = set(), set()
+            _ROUNDS[name] = (done, warned)
+            while len(_ROUNDS) > _MAX_ROUNDS:
+                _ROUNDS.popitem(last=False)
+        done.add(index)
+        if len(done) >= blocks:  # the last block of this compute: the next starts anew
+            _ROUNDS.pop(name, None)
+    token = _WARNED.set(warned)
+    try:
+        yield
+    finally:
+        _WARNED.reset(token)
+
+
 def aggregate(
     states: Any,
     axis: tuple[int, ...],
@@ -158,12 +220,19 @@ def aggregate(
     finalize: Callable[[Any, np.dtype], Any],
     result_dtype: np.dtype,
     numpy_warnings: bool = True,
+    built_in: int | None = None,
+    block: str | None = None,
+    blocks: int = 1,
 ) -> Any:
     """Merge the last partial states and ``finalize`` them into the result block, with
-    NumPy's empty-slice warnings unless ``numpy_warnings`` is False (dask.array's way)."""
+    NumPy's empty-slice warnings unless ``numpy_warnings`` is False (dask.array's way):
+    once per compute of the result where the graph names the ``block``
+    (``"<result name>|<index>"``) and the result's number of ``blocks`` and this is the process (pid ``built_in``) that built
+    it (:func:`_once_per_compute`), else once per block."""
     state = combine(states, axis, True, reduction=reduction)
     if numpy_warnings:
-        result = finalize(state, result_dtype)
+        with _once_per_compute(block, blocks, built_in) if block is not None else contextlib.nullcontext():
+            result = finalize(state, result_dtype)
     else:
         with warnings.catch_warnings():
             for message in EMPTY_SLICE_WARNINGS:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -270,16 +271,21 @@ def _merge_level(
     func: Callable[..., Any],
     keepdims: bool = True,
     task: type[Task] = Task,
+    numbered: bool = False,
 ) -> tuple[dict, tuple[int, ...]]:
     """One level of the tree: each ``task`` merges up to ``fan[axis]`` neighbouring
     blocks along each reduced axis (``keepdims=False``: the reduced axes leave the
-    keys)."""
+    keys).  ``numbered``: each task also tells ``func`` which block it makes, of how
+    many, and which process built the graph (``block="<out>|<index>"``, ``blocks=``,
+    ``built_in=`` its pid; not in the keys, which stay the same in every process)."""
     out_blocks = tuple(-(-n // fan[a]) if a in fan else n for a, n in enumerate(numblocks))
+    total = math.prod(out_blocks)
     layer = {}
     for index in itertools.product(*map(range, out_blocks)):
         refs = [TaskRef((name, *inner)) for inner in itertools.product(*(_span(i, fan.get(a, 1), numblocks[a]) for a, i in enumerate(index)))]
         key = (out, *(i for a, i in enumerate(index) if keepdims or a not in fan))
-        layer[key] = task(key, func, List(*refs))
+        number = {"block": f"{out}|{index}", "blocks": total, "built_in": os.getpid()} if numbered else {}
+        layer[key] = task(key, func, List(*refs), **number)
     return layer, out_blocks
 
 
@@ -295,10 +301,12 @@ def tree_reduce(
     meta: Any,
     merged_in_chunk_tasks: bool = False,
     final_task: type[Task] = Task,
+    numbered: bool = False,
 ) -> da.Array:
     """Merge the chunk states ``fan[axis]`` at a time down to one block per output:
     ``combine(list_of_states, axis=axes, keepdims=True)`` on the inner levels, then
-    ``aggregate`` on the last (its tasks of type ``final_task``), which makes the
+    ``aggregate`` on the last (its tasks of type ``final_task``; ``numbered``: called
+    with ``block=`` and ``blocks=`` too, see :func:`_merge_level`), which makes the
     result block.  ``states`` holding ``group`` chunks per block merge ``fan // group``
     blocks at the first level, unless ``merged_in_chunk_tasks``: then they are that
     level's output.
@@ -323,7 +331,7 @@ def tree_reduce(
         dependencies[out] = {current}
         current, level, level_fan = out, level + 1, fan
     out = f"{name}-{token}"
-    layers[out], _ = _merge_level(current, numblocks, level_fan, out, partial(aggregate, axis=axes, keepdims=keepdims), keepdims, final_task)
+    layers[out], _ = _merge_level(current, numblocks, level_fan, out, partial(aggregate, axis=axes, keepdims=keepdims), keepdims, final_task, numbered)
     dependencies[out] = {current}
     chunks = tuple((1,) if a in fan else c for a, c in enumerate(states.chunks) if keepdims or a not in fan)
     if expr:
@@ -349,7 +357,8 @@ def reduction(
 ) -> da.Array:
     """The whole graph of a reduction named ``name`` over ``axes`` of ``x``: chunk
     states (:func:`chunk_states`, ``chunk`` named ``label`` in errors), then the merge
-    tree (:func:`tree_reduce`).  ``token`` tells graphs of the same name apart.
+    tree (:func:`tree_reduce`; ``aggregate`` also takes the ``block=`` it makes, of
+    ``blocks=``).  ``token`` tells graphs of the same name apart.
     ``dask_rule``: ``split_every`` was set by the call or dask's config, and spreads
     over the reduced axes as in dask.array (:func:`dask_fan_in`), one chunk per task."""
     if expr_backed(x):
@@ -369,7 +378,7 @@ def reduction(
     # time (0.15-0.2 ms less idle time per compute of 64 x 32 MiB, bench/NOTES.md).
     # A distributed scheduler's round trip per task costs more than that order call.
     final_task = UnfusedTask if local else Task
-    return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta, merged, final_task)
+    return tree_reduce(states, axes, combine, aggregate, keepdims, fan, group, name, meta, merged, final_task, numbered=True)
 
 
 def groups_are_first_merges(numblocks: tuple[int, ...], axes: tuple[int, ...], fan: dict[int, int], group: dict[int, int]) -> bool:

@@ -10,7 +10,10 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -48,6 +51,38 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _usage_checked(check: Any) -> Any:
+    """An argparse ``type`` that checks an option's text with ``check`` and keeps the
+    text: a value that cannot mean anything is a usage error (exit 2), like one argparse
+    finds itself."""
+
+    def checked(text: str) -> str:
+        try:
+            check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return checked
+
+
+def _module(name: str) -> Any:
+    """``numbadask.<name>``, imported when an option is checked (not by ``--help``)."""
+    import importlib
+
+    return importlib.import_module(f"numbadask.{name}")
+
+
+def _ddof(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"--ddof takes a finite real number, such as 1 or 0.5; got {text!r}")
+    return value
+
+
 def _scheduler(text: str) -> str:
     try:
         return clusters.check_scheduler(text)
@@ -79,6 +114,20 @@ def format_bytes(nbytes: int) -> str:
     return f"{nbytes} B"
 
 
+def format_rate(gbps: float) -> str:
+    """A rate with three significant digits (no digits after the point from 100 up),
+    so a small or slow run never reads ``0.00``.
+
+    Examples
+    --------
+    >>> format_rate(0.0381), format_rate(44.13), format_rate(1683.2)
+    ('0.0381', '44.1', '1683')
+    """
+    if not math.isfinite(gbps) or gbps <= 0 or gbps >= 99.95:
+        return f"{gbps:.0f}"
+    return f"{gbps:.{max(0, 2 - math.floor(math.log10(gbps)))}f}"
+
+
 def print_stats(result: Any) -> None:
     """The human-readable table of a :class:`numbadask.main.stats.StatsResult`."""
     axis = "all" if result.axis is None else result.axis
@@ -91,7 +140,7 @@ def print_stats(result: Any) -> None:
     width = max(len(name) for name in result.values)
     for name, value in result.values.items():
         print(f"  {name:<{width}}  {_format_value(value)}")
-    print(f"  elapsed {result.elapsed_s:.3f} s, {result.gbps:.2f} GB/s ({result.device})")
+    print(f"  elapsed {result.elapsed_s:.3f} s, {format_rate(result.gbps)} GB/s ({result.device})")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -177,9 +226,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print("| function | numbadask GB/s | dask.array GB/s | speed-up | numbagg GB/s | agree |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        numbagg = f"{r.gbps(r.numbagg_s):.2f}" if r.numbagg_s else "-"
+        numbagg = format_rate(r.gbps(r.numbagg_s)) if r.numbagg_s else "-"
         print(
-            f"| {r.function} | {r.gbps(r.numbadask_s):.2f} | {r.gbps(r.dask_s):.2f} | {r.speedup:.2f}x | "
+            f"| {r.function} | {format_rate(r.gbps(r.numbadask_s))} | {format_rate(r.gbps(r.dask_s))} | {r.speedup:.2f}x | "
             f"{numbagg} | {'yes' if r.agree else 'NO'} |"
         )
     return 0 if all(r.agree for r in rows) else 1
@@ -210,12 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .npy file, a Zarr store (STORE[:/ARRAY]), an HDF5 dataset FILE.h5:/DATASET, or "
         "random:SHAPE[:DTYPE] (e.g. random:20000x20000:float32); default: a synthetic array",
     )
-    stats.add_argument("--stats", help="comma-separated: sum, mean, var, std, min, max, ptp, count, argmin, argmax "
-                       "and nan-versions (default: moments, i.e. count,sum,mean,var,std,min,max in one pass)")
-    stats.add_argument("--axis", help="axis or comma-separated axes to reduce (default: all)")
-    stats.add_argument("--ddof", type=float, default=0, help="delta degrees of freedom of var/std, any real number as in NumPy (default 0)")
+    stats.add_argument("--stats", type=_usage_checked(lambda t: _module("stats").parse_stats(t)), help="comma-separated: sum, mean, var, std, min, max, ptp, count, argmin, argmax "
+                       "and nan-versions, and moments (default: moments, i.e. count,sum,mean,var,std,min,max in one pass)")
+    stats.add_argument("--axis", type=_usage_checked(lambda t: _module("stats").parse_axis(t)), help="axis or comma-separated axes to reduce (default: all)")
+    stats.add_argument("--ddof", type=_ddof, default=0, help="delta degrees of freedom of var/std, any real number as in NumPy (default 0)")
     stats.add_argument("--skipna", action="store_true", help="skip NaN (the nan-versions of the stats)")
-    stats.add_argument("--chunks", help="'auto' (default; follows the file's chunks), a size like 64MiB, or 1000x-1")
+    stats.add_argument("--chunks", type=_usage_checked(lambda t: _module("sources").parse_chunks(t)), help="'auto' (default; follows the file's chunks), a size like 64MiB, or 1000x-1")
     stats.add_argument("--device", choices=dispatch.DEVICES, default="auto", help="where the kernels run (default auto)")
     stats.add_argument(
         "--scheduler",
@@ -235,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", parents=[common], help="numbadask vs dask.array (and numbagg) on this machine")
     bench.add_argument("--size", type=parse_bytes, default=parse_bytes("256MiB"), help="array size (default 256MiB)")
     bench.add_argument("--chunk-size", type=parse_bytes, default=parse_bytes("32MiB"), help="chunk size (default 32MiB)")
-    bench.add_argument("--functions", default="mean,std,nanmean,moments", help="comma-separated (default mean,std,nanmean,moments)")
+    bench.add_argument("--functions", type=_usage_checked(lambda t: _module("benchmark").check_functions([f.strip() for f in t.split(",") if f.strip()])), default="mean,std,nanmean,moments", help="comma-separated (default mean,std,nanmean,moments)")
     bench.add_argument("--runs", type=_positive_int, default=3, help="timed rounds; medians shown (default 3)")
     bench.add_argument("--device", choices=dispatch.DEVICES, default="auto", help="where to reduce (default: GPU if usable)")
     bench.set_defaults(func=cmd_bench)
@@ -249,6 +298,23 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return ["stats", *argv]
 
 
+def _mistyped_command(argv: list[str]) -> str | None:
+    """``"unknown command 'stast'; did you mean 'stats'?"`` when the word in the
+    command's place is close to a command and names no file; else None (a SOURCE, or
+    no word: ``numbadask data.npy`` and ``numbadask`` mean ``numbadask stats ...``).
+
+    Examples
+    --------
+    >>> _mistyped_command(["stast", "data.npy"]), _mistyped_command(["data.npy"])
+    ("unknown command 'stast'; did you mean 'stats'?", None)
+    """
+    word = next((a for a in argv if a != "--debug"), None)
+    if word is None or word.startswith("-") or word in COMMANDS or any(c in word for c in "./:\\") or os.path.exists(word):
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    return f"unknown command {word!r}; did you mean {close[0]!r}?" if close else None
+
+
 def _one_line(exc: BaseException) -> str:
     ours = (ValueError, ImportError, ConnectionError, dispatch.GPUUnavailableError)
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -257,8 +323,11 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``numbadask`` console script; returns the exit status."""
-    argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    mistyped = _mistyped_command(argv)
+    if mistyped:
+        build_parser().error(mistyped)  # exits 2, as argparse does for every usage error
+    args = build_parser().parse_args(_with_default_command(argv))
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from numbadask.engine import dispatch
+from numbadask.main.pools import process_pool, run_in_every_process
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -243,6 +244,7 @@ class Runtime:
     client: Client | None = None
     workers: list[WorkerGPU] = field(default_factory=list)
     held: list[Any] = field(default_factory=list)  # persisted on the workers: released at the end
+    pool: Any = None  # the process pool of the "processes" scheduler (see process_pool)
 
     def size(self) -> tuple[int, str]:
         """How many run tasks at once, and what they are: ``(2, "threads")``,
@@ -276,22 +278,27 @@ class Runtime:
         ]
         return min(caps) if caps else None
 
-    def run_everywhere(self, func: Any, *args: Any) -> None:
-        """``func(*args)`` once in each process that will run tasks: this one for
-        threads, every worker of a cluster; none for the process pool, whose
-        processes only live for one compute."""
+    def _local_config(self) -> Any:
+        """Dask's config for a local compute: the scheduler, and the pool if we hold one."""
+        import dask
+
+        return dask.config.set(scheduler=self.scheduler, **({} if self.pool is None else {"pool": self.pool}))
+
+    def run_everywhere(self, func: Any, *args: Any) -> list[Any]:
+        """``func(*args)`` once in each process that will run tasks, and their results:
+        this one for threads, every worker of a cluster, every process of the pool
+        (all started by then) for processes."""
         if self.client is not None:
-            self.client.run(func, *args)
-        elif self.scheduler == "threads":
-            func(*args)
+            return list(self.client.run(func, *args).values())
+        if self.pool is not None:
+            return run_in_every_process(self.pool, func, *args)
+        return [func(*args)]
 
     def persist(self, x: da.Array, progress: bool = False) -> da.Array:
         """``x`` loaded into memory: the workers' for a cluster, this process's else
         (with a progress bar as :meth:`compute` shows one)."""
         if self.client is None:
-            import dask
-
-            with _local_progress(progress), dask.config.set(scheduler=self.scheduler):
+            with _local_progress(progress), self._local_config():
                 return x.persist()
         x = self.client.persist(x)
         self.held.append(x)
@@ -311,7 +318,7 @@ class Runtime:
         if self.client is None:
             import dask
 
-            with _local_progress(progress), dask.config.set(scheduler=self.scheduler):
+            with _local_progress(progress), self._local_config():
                 return list(dask.compute(*arrays))
         futures = self.client.compute(list(arrays))
         _wait_with_progress(futures, progress)
@@ -358,8 +365,15 @@ def runtime(scheduler: str, device: str = "auto", n_workers: int | None = None) 
     """
     gpus = 0 if device == "cpu" else dispatch.visible_gpu_count()  # --device cpu: no CUDA cluster
     scheduler = resolve_scheduler(check_scheduler(scheduler), gpus, importlib.util.find_spec("dask_cuda") is not None)
-    if scheduler in ("threads", "processes"):
+    if scheduler == "threads":
         yield Runtime(scheduler, None, [worker_gpu()])
+        return
+    if scheduler == "processes":  # one pool for the whole job: it starts before any timer
+        pool = process_pool(n_workers)
+        try:
+            yield Runtime(scheduler, None, [worker_gpu()], pool=pool)
+        finally:
+            pool.shutdown(cancel_futures=True)
         return
     if scheduler == "local-cuda":
         reason = cuda_cluster_unavailable_reason()

@@ -38,23 +38,28 @@ class StatsError(ValueError):
 
 def parse_stats(text: str | None) -> tuple[str, ...] | None:
     """``"mean,std"`` -> ``("mean", "std")``; None or ``"moments"`` -> None (the
-    one-pass :func:`numbadask.moments`).
+    one-pass :func:`numbadask.moments`).  ``moments`` among other stats stands for its
+    seven statistics there.
 
     Examples
     --------
-    >>> parse_stats("mean, std"), parse_stats(None)
-    (('mean', 'std'), None)
+    >>> parse_stats("mean, std"), parse_stats(None), parse_stats("argmax,moments,mean")
+    (('mean', 'std'), None, ('argmax', 'count', 'sum', 'mean', 'var', 'std', 'min', 'max'))
     >>> parse_stats("mean,median")
     Traceback (most recent call last):
     ...
-    numbadask.main.stats.StatsError: unknown stat 'median' in --stats: choose from sum, mean, var, std, min, max, ptp, count, argmin, argmax, nansum, nanmean, nanvar, nanstd, nanmin, nanmax, nanargmin, nanargmax (or moments)
+    numbadask.main.stats.StatsError: unknown stat 'median' in --stats: choose from sum, mean, var, std, min, max, ptp, count, argmin, argmax, nansum, nanmean, nanvar, nanstd, nanmin, nanmax, nanargmin, nanargmax, moments
     """
     if text is None or text.strip() == "moments":
         return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        if name not in FAMILY:
-            raise StatsError(f"unknown stat {name!r} in --stats: choose from {', '.join(FAMILY)} (or moments)")
+    names: list[str] = []
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        if name == "moments":
+            names += MOMENT_FIELDS
+        elif name in FAMILY:
+            names.append(name)
+        else:
+            raise StatsError(f"unknown stat {name!r} in --stats: choose from {', '.join(FAMILY)}, moments")
     if not names:
         raise StatsError("--stats is empty: name at least one statistic, such as mean,std")
     return tuple(dict.fromkeys(names))
@@ -110,9 +115,18 @@ def _auto_chunk_bytes() -> int:
 def compile_kernels(
     dtype: str, ndim: int, stats: Sequence[str] | None, axis: Any, ddof: float, skipna: bool, device: str, on_gpu: bool
 ) -> None:
-    """Run the same statistics on a tiny array of the same dtype and rank, here and at
-    once, so that Numba compiles the kernels before the timed compute (a first run on
-    a fresh install otherwise spends seconds compiling and reports that as GB/s).
+    """Run the same statistics on tiny arrays of the same dtype and rank, here and at
+    once, so that Numba compiles (or loads from its cache) every kernel the timed
+    compute will call before it starts (a first run on a fresh install otherwise spends
+    seconds compiling and reports that as GB/s).
+
+    Numba compiles one machine code per argument type.  The chunk kernels read their
+    chunk read-only whatever its flags (a writable array, a read-only memory map of a
+    .npy file, a chunk unpickled in a worker: :func:`numbadask.walker.walk_buffer`), so
+    only the dtype matters to them; the tiny array is cut in one-element chunks so the
+    merges of several chunks run too.  The arg-reductions read the chunk as rows whose
+    layout (C, Fortran or strided) follows the chunk's, so they also run on one chunk
+    of each layout.
 
     Examples
     --------
@@ -122,14 +136,48 @@ def compile_kernels(
     import dask.array as da
 
     tiny = np.ones((2,) * ndim, dtype=dtype)
-    if on_gpu:
-        import cupy
+    arrays = [(tiny, 1)]  # several chunks: their merges compile too
+    if ndim >= 2 and any(r.indexed for r in _reductions(stats, skipna)) and not on_gpu:
+        strided = np.ones((2,) * (ndim - 1) + (4,), dtype=dtype)[..., ::2]
+        arrays += [(tiny, -1), (np.asfortranarray(tiny), -1), (strided, -1)]
+    for a, chunks in arrays:
+        if on_gpu:
+            import cupy
 
-        tiny = cupy.asarray(tiny)
-    x = da.from_array(tiny, chunks=-1, asarray=False)
-    with warnings.catch_warnings():  # e.g. ddof >= 2 on two elements: not the user's data
-        warnings.simplefilter("ignore")
-        dask.compute(*lazy_stats(x, stats, axis, ddof, skipna, device).values(), scheduler="sync")
+            a = cupy.asarray(a)
+        # Read through a getter, as a file's chunks are: dask.array copies NumPy data
+        # it is given into C order, which would lose the layouts.
+        x = da.from_array(_Views(a), chunks=chunks, asarray=False, meta=a[(slice(0, 0),) * ndim])
+        with warnings.catch_warnings():  # e.g. ddof >= 2 on two elements: not the user's data
+            warnings.simplefilter("ignore")
+            dask.compute(*lazy_stats(x, stats, axis, ddof, skipna, device).values(), scheduler="sync")
+
+
+@dataclass(frozen=True, eq=False)
+class _Views:
+    """An array whose blocks are views of it, with its strides (see compile_kernels)."""
+
+    array: Any
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]
+
+
+def _reductions(stats: Sequence[str] | None, skipna: bool) -> list[Any]:
+    """The registry's reductions ``lazy_stats`` runs for ``stats`` (none for moments)."""
+    return [nan_version(n) if skipna else REGISTRY[n] for n in stats or ()]
 
 
 def default_source(memory_bytes: int | None = None) -> str:

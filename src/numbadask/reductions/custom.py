@@ -61,7 +61,7 @@ from numbadask.engine import calls, checks, dispatch
 from numbadask.engine.definition import Reduction, Where
 from numbadask.engine.kernels import ChunkKernel
 from numbadask.reductions.custom_arrays import aligned_chunk, as_aligned_dask_arrays
-from numbadask.reductions.custom_checks import check_arrays, check_identity, check_laws, map_parameters, qualname
+from numbadask.reductions.custom_checks import check_arrays, check_identity, check_laws, guarded, map_parameters, qualname
 from numbadask.reductions.states import FieldStates
 
 if TYPE_CHECKING:
@@ -139,10 +139,14 @@ class CustomReduction:
     def check(self, params: tuple[float, ...] | None = None) -> None:
         """Compile the functions for the host and check them on a few values.
 
-        Raises ``TypeError`` when Numba cannot compile one (Numba's message included)
-        and ``ValueError`` when ``map`` or ``merge`` returns a state of the wrong arity;
-        warns when ``merge`` does not look associative and commutative or ``identity``
-        is not neutral.  Runs once, at the first call, in the client (before any task).
+        Raises ``TypeError`` naming the reduction, the role (map, merge or finalize)
+        and the function when one cannot be compiled (Numba's message included) or
+        fails on the check values (any exception: a ``ValueError`` raised inside it, an
+        ``ImportError`` from Numba for ``np.linalg`` without SciPy), the original
+        chained; ``ValueError`` when ``map`` or ``merge`` returns a state of the wrong
+        arity; warns when ``merge`` does not look associative and commutative or
+        ``identity`` is not neutral.  Runs once, at the first call, in the client
+        (before any task).
         """
         if params is None:
             params = tuple(float(d) for _, d in self.params if d is not inspect.Parameter.empty)
@@ -158,9 +162,14 @@ class CustomReduction:
         self._compile("merge", self.merge, module.raw_merge, (state, state), k)
         self._compile("finalize", self.finalize, module.raw_finalize, (state,), None)
         values = np.random.default_rng(0).uniform(0.5, 2.0, size=(3 * _CHECKS, n))
-        mapped = [kernels.mapped(*(float(v) for v in row), params) for row in values]
-        merged = [kernels.merged(mapped[i], mapped[i + 1]) for i in range(0, len(mapped), 2)]
-        check_laws(self, kernels.merged, mapped + merged)
+        mapped_ = guarded(self.name, "map", self.map, kernels.mapped)
+        merged_ = guarded(self.name, "merge", self.merge, kernels.merged)
+        mapped = [mapped_(*(float(v) for v in row), params) for row in values]
+        merged = [merged_(mapped[i], mapped[i + 1]) for i in range(0, len(mapped), 2)]
+        check_laws(self, merged_, mapped + merged)
+        finalized = guarded(self.name, "finalize", self.finalize, module.raw_finalize)
+        for state in merged:
+            finalized(state)
 
     def _compile(self, role: str, func: Any, dispatcher: Any, signature: tuple, k: int | None) -> None:
         """Compile ``dispatcher`` (which calls the user's ``func`` and returns what it
@@ -175,6 +184,8 @@ class CustomReduction:
             returned = dispatcher.overloads[tuple(signature)].signature.return_type
         except NumbaError as err:
             raise TypeError(f"{what} cannot be compiled by Numba for {signature}; Numba says:\n{err}") from err
+        except Exception as err:  # Numba raises others too: np.linalg without SciPy is an ImportError
+            raise TypeError(f"{what} cannot be compiled by Numba for {signature}: {type(err).__name__}: {err}") from err
         if k is None:
             if not isinstance(returned, (types.Number, types.Boolean)):
                 raise ValueError(f"{what} must return one number, got {returned}")
@@ -405,8 +416,10 @@ def reduction(
         do not broadcast; at the first call, a ``map``/``merge`` state of the wrong
         arity.
     TypeError
-        At the first call: a function Numba cannot compile (with Numba's message);
-        a call with fewer arrays than ``arrays``.
+        At the first call: a function Numba cannot compile (with Numba's message) or
+        that fails on the check values (any exception, chained), naming the role
+        (map, merge, finalize) and the function; a call with fewer arrays than
+        ``arrays``.
 
     Examples
     --------

@@ -82,3 +82,18 @@ def check_laws(red: Any, merged: Any, states: list[tuple]) -> None:
             UserWarning,
             stacklevel=4,
         )
+
+
+def guarded(name: str, role: str, func: Any, kernel: Any) -> Any:
+    """``kernel`` (which calls the user's ``func``, the ``role`` function of reduction
+    ``name``), raising ``TypeError`` naming the reduction, the role and the function
+    when it fails, the error chained."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return kernel(*args)
+        except Exception as err:
+            what = f"numbadask.reduction {name!r}: {role} function {qualname(func)}"
+            raise TypeError(f"{what} failed on the check values {args}: {type(err).__name__}: {err}") from err
+
+    return call

@@ -8,7 +8,6 @@ non-NaN values and how many values were not NaN.  min and max keep one running v
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +52,7 @@ def _finalize(value_of: Callable[[MinMax], Any], operation: str) -> Callable[...
             return value.astype(result_dtype)
         bad = state.valid == 0 if skipna else state.valid < state.count
         if skipna and bool(bad.any()):
-            warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=2)
+            Reduction.numpy_warning("All-NaN slice encountered")
         xp = dispatch.array_module(value)
         return xp.where(bad, np.nan, value).astype(result_dtype)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,7 +85,7 @@ _MEAN_WORDS = "Mean of empty slice" + ("." if np.lib.NumpyVersion(np.__version__
 def _mean(state: SumCount, result_dtype: np.dtype, words: str = "Mean of empty slice") -> Any:
     total, count = state
     if bool((count == 0) if isinstance(count, int) else (count == 0).any()):
-        warnings.warn(words, RuntimeWarning, stacklevel=2)
+        Reduction.numpy_warning(words)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     return mean.astype(result_dtype)

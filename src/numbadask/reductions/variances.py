@@ -76,7 +76,7 @@ def _var_finalize(state: Moments, result_dtype: np.dtype, *, field: str, ddof: f
     too_few = dof <= 0
     if bool(too_few.any() if hasattr(too_few, "any") else too_few):
         # NumPy 2's words: np.nanvar ends its sentence, np.var does not.
-        warnings.warn("Degrees of freedom <= 0 for slice" + ("." if skipna else ""), RuntimeWarning, stacklevel=2)
+        Reduction.numpy_warning("Degrees of freedom <= 0 for slice" + ("." if skipna else ""))
     return field_value(state, field, ddof, skipna).astype(result_dtype)
 
 
