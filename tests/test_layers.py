@@ -72,9 +72,12 @@ def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
             base = _resolve(module, is_package, node)
             for alias in node.names:
                 out.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module":
-            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                out.add(node.args[0].value)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module" and node.args:
+            name = node.args[0]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                out.add(name.value)
+            elif isinstance(name, ast.JoinedStr) and name.values and isinstance(name.values[0], ast.Constant):
+                out.add(str(name.values[0].value).rstrip("."))  # f"numbadask.main.{x}": the package it reads
     return {m for m in out if m == "numbadask" or m.startswith("numbadask.")} - {module}
 
 
@@ -149,9 +152,12 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 def test_an_upward_import_is_seen(tmp_path: Path) -> None:
     module = tmp_path / "kernel.py"
-    module.write_text("def f():\n    from numbadask.reductions import sums\n    import importlib\n    importlib.import_module('numbadask.main.cli')\n")
+    module.write_text(
+        "def f(name):\n    from numbadask.reductions import sums\n    import importlib\n"
+        "    importlib.import_module('numbadask.main.cli')\n    importlib.import_module(f'numbadask.integrations.{name}')\n"
+    )
     found = imports_of("numbadask.cpu.kernel", module, {"numbadask.reductions.sums", "numbadask.main.cli"})
-    assert found == {"numbadask.reductions.sums", "numbadask.main.cli"}
+    assert found == {"numbadask.reductions.sums", "numbadask.main.cli", "numbadask.integrations"}
     assert all(layer(t) > layer("numbadask.cpu.kernel") for t in found)
 
 

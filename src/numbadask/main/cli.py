@@ -67,10 +67,10 @@ def _usage_checked(check: Any) -> Any:
 
 
 def _module(name: str) -> Any:
-    """``numbadask.<name>``, imported when an option is checked (not by ``--help``)."""
+    """``numbadask.main.<name>``, imported when an option is checked (not by ``--help``)."""
     import importlib
 
-    return importlib.import_module(f"numbadask.{name}")
+    return importlib.import_module(f"numbadask.main.{name}")
 
 
 def _ddof(text: str) -> float:
