@@ -15,17 +15,17 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 dask_dir="$("$python" -c 'import dask, os; print(os.path.dirname(dask.__file__))')"
 tests="$dask_dir/array/tests/test_reductions.py"
-run() {  # $1: junit file; rest: extra pytest args.  Test failures are expected here.
-    local xml="$1"; shift
+run() {  # $1: step name; $2: junit file; rest: extra pytest args.  Test failures are expected here.
+    local name="$1" xml="$2"; shift 2
     # From an empty directory, so neither this repository's pytest config nor its
     # conftest apply; dask's own conftest (its xfail fixture) does.
-    (cd "$(mktemp -d)" && PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" \
-        "$python" -m pytest "$tests" -q -p no:cacheprovider -o addopts= --rootdir="$dask_dir" --confcutdir="$dask_dir" \
+    (cd "$(mktemp -d)" && PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" PYTHON="$python" \
+        bash "$here/pytest.sh" "$name" "$tests" -o addopts= --rootdir="$dask_dir" --confcutdir="$dask_dir" \
         -W ignore::pytest.PytestUnknownMarkWarning --junitxml="$xml" "$@") || true
 }
 start=$SECONDS
-run "$out/plain.xml" "$@"
-run "$out/accelerated.xml" -p accelerate_plugin "$@"
+run "Dask's test_reductions.py as shipped" "$out/plain.xml" "$@"
+run "Dask's test_reductions.py under numbadask.accelerate()" "$out/accelerated.xml" -p accelerate_plugin "$@"
 "$python" - "$out" "$((SECONDS - start))" <<'PY'
 import sys
 import xml.etree.ElementTree as ET

@@ -8,7 +8,7 @@
 # needs a newer numba than the floor (pip would move numba up, or fail), and its CUDA
 # toolchain wheels (nvidia-cuda-nvcc/nvrtc) only serve tests/test_cuda_static.py, which
 # is not run here. zarr/h5py (CLI tests) are left out likewise: the floors are about the
-# core reductions. The CUDA kernels are tested at current versions by ci/test_python.sh.
+# core reductions. The CUDA kernels are tested at current versions by ci/test_extended.sh.
 #
 # Env: PYTHON, the venv's interpreter (default python3.11; pyproject is read by python3,
 # which needs tomllib: >= 3.11); FLOORS_VENV, where the venv goes (default: a temporary
@@ -34,9 +34,7 @@ echo "=== floors: ${PINS[*]}"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e . "${PINS[@]}" pytest hypothesis psutil pytest-xdist
 "$VENV/bin/python" -m pip list --disable-pip-version-check 2>/dev/null | grep -iE '^(numpy|numba|llvmlite|dask|distributed) '
 
-echo "=== API tests at the floors"
 # conftest's smaller Hypothesis budget (15 examples, not 60): at the floors every kernel
 # compiles afresh (Numba's cache is per Numba version), and compiling is most of the time.
-HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-gpu}" "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
-    -n "${PYTEST_WORKERS:-auto}" \
+HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-gpu}" PYTHON="$VENV/bin/python" bash ci/pytest.sh "API tests at the floors" \
     tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_graph.py

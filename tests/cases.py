@@ -11,7 +11,7 @@ import pytest
 from numbadask.reductions.registry import REGISTRY
 
 #: Dask's array query planning (``array.query-planning``, read when dask.array is first
-#: imported; ``ci/test_python.sh`` runs the API tests with it on as well as off).
+#: imported; ``ci/test_extended.sh`` runs the API tests with it on as well as off).
 QUERY_PLANNING = bool(getattr(da, "array_expr_enabled", lambda: False)())
 
 #: A test of what dask.array's expression-backed Arrays lack in dask 2026.8 (var, std,

@@ -2,7 +2,7 @@
 
 * ``gpu``: needs a real NVIDIA GPU and CuPy; skipped elsewhere (and under the simulator).
 * ``cuda_kernels``: runs the CUDA kernels; on a real GPU, or in Numba's simulator when
-  the suite runs with ``NUMBA_ENABLE_CUDASIM=1`` (see ``ci/test_python.sh``).
+  the suite runs with ``NUMBA_ENABLE_CUDASIM=1`` (see ``ci/test_extended.sh``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ def _real_gpu() -> bool:
         return False
 
 
-# Example budgets: "default" for CI; "gpu" keeps a lent GPU's minutes for the benchmark
-# (every new dtype/layout compiles a CUDA kernel there).  HYPOTHESIS_PROFILE picks one.
+# Example budgets, picked by HYPOTHESIS_PROFILE: "default" (60 per property test) for a
+# plain `pytest` and the extended tier; "fast" for the fast tier (ci/test_fast.sh), whose
+# properties the extended tier's slow tests run again with larger budgets; "gpu" for the
+# simulator and a lent GPU's minutes (every new dtype/layout compiles a CUDA kernel there).
 settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("fast", max_examples=60, deadline=None)
 settings.register_profile("gpu", max_examples=15, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 

@@ -1,7 +1,7 @@
 """numbadask.accelerate(): dask.array's reductions routed to numbadask, and put back.
 
 Runs as it is with Dask's query planning off and on (``DASK_ARRAY__QUERY_PLANNING=True``,
-``ci/test_python.sh``).  Where dask.array itself refuses a call (under query planning
+``ci/test_extended.sh``).  Where dask.array itself refuses a call (under query planning
 dask 2026.8 has no var, std, ptp or arg-reductions), the reference is numbadask's
 definition (``cases.REFERENCES``: NumPy's answer), which a routed call gives and the
 README lists among the differences.  NumPy's functions of an expression Array (and so

@@ -202,7 +202,7 @@ def test_gpu_kernels_end_to_end(rng, monkeypatch):
     """comoments, cov, corr, product_means and average through the CUDA kernels of
     every block pair (as CuPy chunks take them), against NumPy."""
     monkeypatch.setattr(cm, "_chunk", cm._gpu_state)
-    monkeypatch.setattr(cm, "_weighted_chunk", weighted._gpu_weighted)
+    monkeypatch.setattr(weighted, "_weighted_chunk", weighted._gpu_weighted)
     x = 1e4 + rng.normal(size=(12, 5))
     y = 0.5 * x + rng.normal(size=(12, 5))
     y[3, 1] = np.nan

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.cuda_kernels
 
 def _modules():
     # The package's names `minmax`, `sum` ... are its functions; the modules by path.
-    names = ("factory", "launch", "sum", "minmax", "moments", "argminmax", "scratch")
+    names = ("factory", "source", "launch", "sum", "minmax", "moments", "argminmax", "scratch")
     return {name: importlib.import_module(f"numbadask.cuda_kernels.{name}") for name in names}
 
 
@@ -125,8 +125,7 @@ def test_same_bits_on_repeated_runs(rng):
 
 
 def test_generated_source_issues_the_loads_before_folding():
-    factory = _modules()["factory"]
-    source = factory._source("probe", 2, 4)
+    source = _modules()["source"].kernel_source("probe", 2, 4)
     loop = source.split("while r + (U - 1) * threads < n_red:")[1].split("r += nb * tile")[0]
     lines = [line.strip() for line in loop.strip().splitlines()]
     assert [line.split(" =")[0] for line in lines[:4]] == ["v0", "v1", "v2", "v3"]
@@ -247,8 +246,7 @@ def test_column_kernel_same_bits_on_repeated_runs(rng):
 
 
 def test_generated_column_source_issues_the_loads_before_folding():
-    factory = _modules()["factory"]
-    source = factory._source("probe", 2, 4, columns=True)
+    source = _modules()["source"].kernel_source("probe", 2, 4, columns=True)
     loop = source.split("while r + (U - 1) * stride < n_red:")[1].split("r += U * stride")[0]
     lines = [line.strip() for line in loop.strip().splitlines()]
     assert [line.split(" =")[0] for line in lines[:4]] == ["v0", "v1", "v2", "v3"]

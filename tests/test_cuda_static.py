@@ -7,7 +7,7 @@ registers are dropped only where they spill; the main loop issues U loads of the
 
 Runs in the normal CPU suite, on the subset :data:`TARGETS` names.  The toolchain (NVVM, ptxas) comes with the ``test``
 extra; without it the tests skip, unless ``NUMBADASK_REQUIRE_CUDA_TOOLCHAIN=1`` (set by
-``ci/test_python.sh``), where they fail.  Each architecture's kernels compile once for
+``ci/test_extended.sh``), where they fail.  Each architecture's kernels compile once for
 the module, in child processes, only those the selected tests need.
 """
 
@@ -23,7 +23,7 @@ import pytest
 from numbadask.cuda_kernels import ptx
 from numbadask.main import cuda_static as static
 
-# CI runs this module alone in one process (ci/test_python.sh): the module fixture
+# CI runs this module alone in one process (ci/test_extended.sh): the module fixture
 # below compiles every case its tests need, in child processes, and under xdist each
 # worker would compile them all.
 pytestmark = pytest.mark.cuda_static

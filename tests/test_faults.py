@@ -97,6 +97,7 @@ def test_real_gpu_out_of_memory_is_explained():
         pool.set_limit(size=limit)
 
 
+@pytest.mark.extended
 def test_a_bad_chunk_on_a_cluster_raises_and_leaves_workers_alive():
     from distributed import Client, LocalCluster
 
@@ -117,6 +118,7 @@ def _slow_block(block_info=None, log_dir=""):
     return np.random.default_rng(i).normal(1e3, 1.0, CHUNK)
 
 
+@pytest.mark.extended
 def test_a_killed_worker_costs_reruns_not_a_wrong_answer(tmp_path):
     from distributed import Client, LocalCluster
 

@@ -21,6 +21,9 @@ import pytest
 
 from numbadask.main import cli
 
+# A LocalCluster over a store three times its worker's memory: the extended tier.
+pytestmark = pytest.mark.extended
+
 MiB = 2**20
 LIMIT = 384 * MiB
 ROWS, COLS, CHUNK_ROWS = 38_400, 4096, 256  # 1.26 GB of float64 in 150 chunks of 8 MiB

@@ -107,6 +107,7 @@ def npy(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.extended
 def test_a_cold_cache_run_compiles_nothing_while_timed(tmp_path, npy):
     """`numbadask stats data.npy` on a fresh cache: the .npy reader hands read-only
     memory-mapped chunks, which the warm-up must compile for (it compiled for writable
@@ -125,6 +126,7 @@ def test_a_cold_cache_run_compiles_nothing_while_timed(tmp_path, npy):
     assert stdout.count("GB/s") == 4
 
 
+@pytest.mark.extended
 def test_the_process_pool_is_started_and_warmed_before_the_timer(tmp_path):
     """`--scheduler processes`: the pool's processes are started, and the kernels
     compiled in each, before the timer starts (it timed the pool's start and, on a

@@ -15,6 +15,9 @@ import pytest
 
 from numbadask.main import cli
 
+# A real scheduler and two worker processes: the extended tier.
+pytestmark = pytest.mark.extended
+
 
 def free_port() -> int:
     with socket.socket() as s:

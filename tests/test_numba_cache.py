@@ -64,6 +64,7 @@ def two_runs(tmp_path_factory):
     return cache, before, numba_files(*package_dirs), cold, warm
 
 
+@pytest.mark.extended
 def test_kernels_are_cached_under_the_cache_root_not_in_the_package(two_runs):
     cache, before, after, cold, _ = two_runs
     assert cold["misses"] > 0 and cold["hits"] == 0
@@ -71,6 +72,7 @@ def test_kernels_are_cached_under_the_cache_root_not_in_the_package(two_runs):
     assert after == before, f"written into the package: {sorted(after - before)}"
 
 
+@pytest.mark.extended
 def test_a_second_process_loads_the_kernels_from_the_cache(two_runs):
     _, _, _, cold, warm = two_runs
     # a loaded kernel brings the kernels it calls with it: fewer hits than cold misses

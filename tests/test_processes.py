@@ -15,6 +15,9 @@ import pytest
 import numbadask
 from cases import REFERENCES
 
+# Whole-system checks (several interpreters, process pools, memory): the extended tier.
+pytestmark = pytest.mark.extended
+
 WORKER = """
 import dask, dask.array as da, numpy as np, numbadask
 a = np.arange(60_000, dtype=np.float64).reshape(300, 200) % 97

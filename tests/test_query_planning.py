@@ -1,7 +1,7 @@
 """Every reduction on Dask's query-planning Arrays (``array.query-planning=True``).
 
 Dask reads the setting when ``dask.array`` is first imported, so each check runs in a
-fresh interpreter with ``DASK_ARRAY__QUERY_PLANNING=True``.  (``ci/test_python.sh``
+fresh interpreter with ``DASK_ARRAY__QUERY_PLANNING=True``.  (``ci/test_extended.sh``
 also runs the API tests in that mode.)  dask.array itself lacks var, std, ptp and the
 arg-reductions there (dask 2026.8); numbadask computes them all.
 """
@@ -14,6 +14,9 @@ import sys
 import textwrap
 
 import pytest
+
+# New interpreters under query planning (the extended tier also runs the API tests there).
+pytestmark = pytest.mark.extended
 
 pytest.importorskip("dask.array._array_expr")
 

@@ -28,17 +28,18 @@ def test_user_defined_reductions_example_runs():
 
 def test_two_commands_match_ci():
     """.ci/run runs the README's first two commands, in order and verbatim: a regular
-    install then an editable one is the fresh clone's sequence (issue 15)."""
+    install then an editable one is the fresh clone's sequence (issue 15); then the
+    extended tier (issue 26)."""
     bash = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
     install_and_run, install_and_test = (b.strip().splitlines()[-1] for b in bash[:2])
     assert install_and_run == "python -m pip install . && numbadask"
-    assert install_and_test == 'python -m pip install -e ".[test]" && bash ci/test_python.sh'
+    assert install_and_test == 'python -m pip install -e ".[test]" && bash ci/test_fast.sh'
     ci = (README.parent / ".ci" / "run").read_text().splitlines()
     assert ci[:1] == ["#!/usr/bin/env bash"] and "set -euo pipefail" in ci and 'cd "$(dirname "$0")/.."' in ci
-    steps = [line for line in ci[ci.index('cd "$(dirname "$0")/.."') + 1 :] if line.strip()]
+    steps = [line for line in ci if line.startswith(("python", "bash"))]
     # `|| exit`: under `set -e`, a failing `pip install .` (before the last `&&`) would
     # not stop the script, and command 2 would run on whatever was installed before.
-    assert steps == [install_and_run + " || exit", install_and_test]
+    assert steps == [install_and_run + " || exit", install_and_test + " || exit", "bash ci/test_extended.sh"]
 
 
 def test_documented_commands_parse():
