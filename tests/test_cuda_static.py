@@ -159,7 +159,7 @@ def test_targets_cover_every_launcher():
 
 
 def test_input_loads_counts_only_the_input_inside_loops():
-    ptx = """
+    text = """
     ld.param.u64 %rd1, [k_param_4];
     ld.param.u64 %rd9, [k_param_11];
     cvta.to.global.u64 %rd2, %rd1;
@@ -176,7 +176,7 @@ def test_input_loads_counts_only_the_input_inside_loops():
     @!%p1 bra.uni $L__BB0_1;
     ld.f32 %f6, [%rd3];
     """
-    got = ptx.input_loads(ptx)
+    got = ptx.input_loads(text)
     # The outer loop holds 4 input loads, but an inner loop holds some: it is not
     # innermost, so the main loop is the inner one (1 load).
     assert got == {"total": 5, "main": 1, "loops": [("$L__BB0_1", 4), ("$L__BB0_2", 1)]}
