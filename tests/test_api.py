@@ -151,9 +151,12 @@ def test_every_dtype_every_axis(name, device, dtype, rng):
     if a.dtype.kind == "f":
         a[rng.random(a.shape) < 0.2] = np.nan
         a[0, 0, :] = np.nan  # an all-NaN slice along the last axis
+    # On the CUDA kernels four blocks, not eight: the same shapes of chunk (a size-1 axis,
+    # rows cut from longer ones), half the simulated launches; the merges are host code.
+    chunks = ((2, 3), (7,), (1, 5)) if device == "gpu" else ((2, 3), (4, 3), (1, 5))
     for axis in [None, 0, 1, -1, (0, 2), (-3, -2), (0, 1, 2), ()]:
-        check_reduction(name, a, ((2, 3), (4, 3), (1, 5)), axis, False, device)
-    check_reduction(name, a, ((2, 3), (4, 3), (1, 5)), (1,), True, device)
+        check_reduction(name, a, chunks, axis, False, device)
+    check_reduction(name, a, chunks, (1,), True, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -332,7 +335,9 @@ def test_ddof_like_numpy(name, device, rng):
     arrays = [a, np.empty((0, 5)), np.arange(30, dtype=np.int32).reshape(6, 5)]
     for data in arrays:
         x = da.from_array(data, chunks=(4, 2))
-        for ddof in (0, 1, 2, 6, 9, -1, 0.5, 5.5, np.float32(2.5), np.int8(-2)):
+        # ddof is applied on the host when the states are finished: the CUDA kernels
+        # need one ddof and one past the count, not every kind of number.
+        for ddof in (1, 9) if device == "gpu" else (0, 1, 2, 6, 9, -1, 0.5, 5.5, np.float32(2.5), np.int8(-2)):
             got = getattr(numbadask, name)(x, axis=0, ddof=ddof, device=device)
             moment = getattr(numbadask.moments(x, axis=0, ddof=ddof, skipna=name.startswith("nan"), device=device), name.removeprefix("nan"))
             with warnings.catch_warnings():
