@@ -148,10 +148,11 @@ HANDOFF = """Input numbadask has no kernel for (a dtype other than bool, integer
     answer, or its error."""
 
 
-def function_without_dtype(r: Reduction, doc: str) -> Callable[..., Any]:
+def function_without_dtype(r: Reduction, doc: str, **fields: str) -> Callable[..., Any]:
     """The public function of a reduction that takes no ``dtype=`` (min, max, ptp and
-    the arg-reductions, whose result dtype is the input's or intp), documented by
-    ``doc``.  The arg-reductions take ``axis`` None or one int (:func:`arg_axes`)."""
+    the arg-reductions, whose result dtype is the input's or intp), documented by the
+    template ``doc`` filled with ``fields``, the reduction's ``name`` and :data:`HANDOFF`.
+    The arg-reductions take ``axis`` None or one int (:func:`arg_axes`)."""
 
     def reduce(
         a: Any, axis: Axis = None, keepdims: bool = False, split_every: SplitEvery = None, out: Any = None, device: str = "auto"
@@ -159,7 +160,7 @@ def function_without_dtype(r: Reduction, doc: str) -> Callable[..., Any]:
         return reduce_call(r, a, axis, None, keepdims, split_every, device, out=out)
 
     reduce.__name__ = reduce.__qualname__ = r.name
-    reduce.__doc__ = doc
+    reduce.__doc__ = doc.format(handoff=HANDOFF, name=r.name, **fields)
     return reduce
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from numbadask.engine import dispatch, kernels
-from numbadask.reductions.call import HANDOFF, function_without_dtype
+from numbadask.reductions.call import function_without_dtype
 from numbadask.engine.definition import Reduction, Where
 from numbadask.reductions.states import MinMax, merge_minmax
 
@@ -103,7 +103,7 @@ _DOC = """{summary}
 
 
 def _function(r: Reduction, summary: str, nan_rule: str, example: str) -> Any:
-    return function_without_dtype(r, _DOC.format(handoff=HANDOFF, summary=summary, nan_rule=nan_rule, name=r.name, example=example))
+    return function_without_dtype(r, _DOC, summary=summary, nan_rule=nan_rule, example=example)
 
 
 _PROPAGATES = "a slice holding NaN gives NaN, as in NumPy."

@@ -77,9 +77,7 @@ class Accessor:
         return self._method("sum", dim, skipna, keep_attrs, keepdims, split_every, device, True, min_count=min_count)
 
     sum.__doc__ = method_doc(
-        "Sum along ``dim`` (xarray's ``sum``): :func:`numbadask.sum` or :func:`numbadask.nansum`.",
-        DIM,
-        SKIPNA,
+        "Sum along ``dim`` (xarray's ``sum``): :func:`numbadask.sum` or :func:`numbadask.nansum`.", DIM, SKIPNA,
         """min_count : int or None, optional
         With NaN skipped, the result is NaN where fewer than ``min_count`` values are
         valid (integer results then become float64); ignored without skipping, as in
@@ -95,9 +93,7 @@ class Accessor:
         return self._method("mean", dim, skipna, keep_attrs, keepdims, split_every, device, True)
 
     mean.__doc__ = method_doc(
-        "Mean along ``dim`` (xarray's ``mean``): :func:`numbadask.mean` or :func:`numbadask.nanmean`.",
-        DIM,
-        SKIPNA,
+        "Mean along ``dim`` (xarray's ``mean``): :func:`numbadask.mean` or :func:`numbadask.nanmean`.", DIM, SKIPNA,
         example=EXAMPLE_ARRAY + """
     >>> a.nd.mean("y").values
     array([2. , 3.5, 4. ])
@@ -109,10 +105,7 @@ class Accessor:
         return self._method("var", dim, skipna, keep_attrs, keepdims, split_every, device, True, ddof=ddof)
 
     var.__doc__ = method_doc(
-        "Variance along ``dim`` (xarray's ``var``): :func:`numbadask.var` or :func:`numbadask.nanvar`.",
-        DIM,
-        SKIPNA,
-        DDOF,
+        "Variance along ``dim`` (xarray's ``var``): :func:`numbadask.var` or :func:`numbadask.nanvar`.", DIM, SKIPNA, DDOF,
         example=EXAMPLE_ARRAY + """
     >>> a.nd.var("x", ddof=1).values
     array([8., 1.])""",
@@ -122,10 +115,7 @@ class Accessor:
         return self._method("std", dim, skipna, keep_attrs, keepdims, split_every, device, True, ddof=ddof)
 
     std.__doc__ = method_doc(
-        "Standard deviation along ``dim`` (xarray's ``std``): :func:`numbadask.std` or :func:`numbadask.nanstd`.",
-        DIM,
-        SKIPNA,
-        DDOF,
+        "Standard deviation along ``dim`` (xarray's ``std``): :func:`numbadask.std` or :func:`numbadask.nanstd`.", DIM, SKIPNA, DDOF,
         example=EXAMPLE_ARRAY + """
     >>> a.nd.std("x").values
     array([2.        , 0.81649658])""",
@@ -135,9 +125,7 @@ class Accessor:
         return self._method("min", dim, skipna, keep_attrs, keepdims, split_every, device, False)
 
     min.__doc__ = method_doc(
-        "Minimum along ``dim`` (xarray's ``min``): :func:`numbadask.min` or :func:`numbadask.nanmin`; the data's dtype.",
-        DIM,
-        SKIPNA,
+        "Minimum along ``dim`` (xarray's ``min``): :func:`numbadask.min` or :func:`numbadask.nanmin`; the data's dtype.", DIM, SKIPNA,
         example=EXAMPLE_ARRAY + """
     >>> a.nd.min("x").values
     array([1., 2.])""",
@@ -147,9 +135,7 @@ class Accessor:
         return self._method("max", dim, skipna, keep_attrs, keepdims, split_every, device, False)
 
     max.__doc__ = method_doc(
-        "Maximum along ``dim`` (xarray's ``max``): :func:`numbadask.max` or :func:`numbadask.nanmax`; the data's dtype.",
-        DIM,
-        SKIPNA,
+        "Maximum along ``dim`` (xarray's ``max``): :func:`numbadask.max` or :func:`numbadask.nanmax`; the data's dtype.", DIM, SKIPNA,
         example=EXAMPLE_ARRAY + """
     >>> a.nd.max("y", skipna=False).values
     array([ 3.,  5., nan])""",
@@ -174,8 +160,7 @@ class Accessor:
         return self._apply(reducer("count"), dim, keep_attrs, keepdims, False, split_every=split_every, device=device)
 
     count.__doc__ = method_doc(
-        "Number of non-NaN values along ``dim`` (xarray's ``count``): :func:`numbadask.count`, int64.",
-        DIM,
+        "Number of non-NaN values along ``dim`` (xarray's ``count``): :func:`numbadask.count`, int64.", DIM,
         example=EXAMPLE_ARRAY + """
     >>> a.nd.count("x").values
     array([2, 3])""",

@@ -104,10 +104,9 @@ class NdWeighted:
 
         Examples
         --------
-        >>> import numpy as np, xarray as xr, numbadask.xarray
-        >>> a = xr.DataArray([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]], dims=("x", "time"))
-        >>> w = xr.DataArray([1.0, 2.0, 1.0], dims="time")
-        >>> a.nd.weighted(w).sum("time").values
-        array([ 4., 20.])
+        >>> import xarray as xr, numbadask.xarray
+        >>> ds = xr.Dataset({"t": ("time", [1.0, 2.0, 4.0])})
+        >>> float(ds.nd.weighted(xr.DataArray([1.0, 1.0, 2.0], dims="time")).sum("time")["t"])
+        11.0
         """
         return self._reduce("sum", dim, skipna, keep_attrs, split_every)
