@@ -22,10 +22,12 @@ from numbadask.cpu.cache import NumbadaskCacheLocator
 ROOT = Path(__file__).resolve().parents[1]
 
 # Computes mean and min, then prints the cache hits and misses of every numbadask kernel
-# (found generically: any CPU dispatcher in any loaded numbadask module).
+# (found generically: any CPU dispatcher in any loaded numbadask module, and the
+# dispatchers of the walk's layout cases that each Walker made).
 COMPUTE = """
 import json, sys
 import dask.array as da, numba, numbadask
+from numbadask.cpu.walker import Walker
 x = da.arange(1000, chunks=300) * 0.5
 assert float(numbadask.mean(x).compute()) == 249.75
 assert float(numbadask.min(x).compute()) == 0.0
@@ -33,9 +35,10 @@ hits = misses = 0
 for name, module in list(sys.modules.items()):
     if name == "numbadask" or name.startswith("numbadask."):
         for value in vars(module).values():
-            if isinstance(value, numba.core.registry.CPUDispatcher):
-                hits += sum(value.stats.cache_hits.values())
-                misses += sum(value.stats.cache_misses.values())
+            for d in value.dispatchers.values() if isinstance(value, Walker) else [value]:
+                if isinstance(d, numba.core.registry.CPUDispatcher):
+                    hits += sum(d.stats.cache_hits.values())
+                    misses += sum(d.stats.cache_misses.values())
 print(json.dumps({"file": numbadask.__file__, "hits": hits, "misses": misses}))
 """
 

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from numbadask.cpu.extremes import HIGH_ONLY, LOW_ONLY, _kept_minmax_loop, minmax_limits
-from numbadask.cpu.walker import BLOCK
+from numbadask.cpu.walker import BLOCK, read_only
 
 
 @numba.njit(nogil=True, cache=True)
@@ -32,7 +32,7 @@ def _first_nan(seg):
     return -1
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _arg_row(row, want_max, low, high):
     """(best value, its first index or -1, first NaN index or -1) of one row.
 
@@ -121,10 +121,7 @@ def argminmax(chunk: np.ndarray, axis: int | None, want_max: bool) -> tuple[np.n
         rows = rows.view(np.uint8)
     elif rows.dtype == np.float16:
         rows = rows.astype(np.float32)
-    # Read-only, whatever the chunk's flags: one compiled kernel per layout (as
-    # numbadask.walker.walk_buffer), which `numbadask stats` compiles before its timer.
-    rows = rows.view()
-    rows.flags.writeable = False
+    rows = read_only(rows)  # one Numba type for writable and read-only chunks
     m = rows.shape[0]
     value = np.empty(m, dtype=rows.dtype)
     index = np.empty(m, dtype=np.int64)

@@ -96,7 +96,7 @@ def _kept_minmax_loop(seg, lo, hi, keep):
     return lo, hi, count + before + after
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _block_minmax(buf, start, n, step, lo, hi, keep):
     if step == 1:
         return _kept_minmax_loop(buf[start : start + n], lo, hi, keep)
@@ -106,7 +106,7 @@ def _block_minmax(buf, start, n, step, lo, hi, keep):
 
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _minmax_row(state, o, buf, start, n, step, params):
     lo, hi, valid = state
     low, high, count = _block_minmax(buf, start, n, step, lo[o], hi[o], params[0])
@@ -139,14 +139,15 @@ def _four_rows_loop(a, b, c, d, lo, hi, keep):
     return lo, hi, count
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _minmax_4_rows(state, o, buf, start, n, row_stride, params):
     lo, hi, valid = state
-    lo[o], hi[o], count = _four_rows_loop(*four_rows(buf, start, n, row_stride), lo[o], hi[o], params[0])
+    a, b, c, d = four_rows(buf, start, n, row_stride)  # unpacked: no star arguments to an inlined function
+    lo[o], hi[o], count = _four_rows_loop(a, b, c, d, lo[o], hi[o], params[0])
     valid[o] += count
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _minmax_across(state, o, out_step, buf, start, n, step, params):
     lo, hi, valid = state
     for j in range(n):
@@ -176,7 +177,7 @@ def _minmax_1_across(lo, hi, valid, a):
         valid[j] += x == x
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _minmax_across_rows(state, o, buf, start, n, rows, row_stride, params):
     lo, hi, valid = state
     for c0 in range(0, n, COLUMN_TILE):
@@ -185,7 +186,8 @@ def _minmax_across_rows(state, o, buf, start, n, rows, row_stride, params):
         t_lo, t_hi, t_valid = lo[p : p + m], hi[p : p + m], valid[p : p + m]
         r = 0
         while r + 4 <= rows:
-            _minmax_4_across(t_lo, t_hi, t_valid, *four_rows(buf, s + r * row_stride, m, row_stride))
+            a, b, c, d = four_rows(buf, s + r * row_stride, m, row_stride)
+            _minmax_4_across(t_lo, t_hi, t_valid, a, b, c, d)
             r += 4
         while r < rows:
             _minmax_1_across(t_lo, t_hi, t_valid, buf[s + r * row_stride : s + r * row_stride + m])

@@ -142,7 +142,7 @@ def raw_finalize(s):
 
 
 #: The block loops of a single-array reduction: the plug-in of the one CPU walk
-#: (:mod:`numbadask.cpu.walker`).
+#: (:mod:`numbadask.cpu.walker`), inlined into each of its cases but the fastmath loops.
 _SINGLE = '''@numba.njit(inline="always", cache=CACHE, fastmath=REASSOC, error_model="numpy")
 def visit(v, params):
     if SKIPNA:
@@ -172,7 +172,7 @@ def fold_4(a, b, c, d, params):
     return acc
 
 
-@kernel
+@inline
 def fold_blocks(seg, total, params):
     # Blocks of BLOCK elements each fold to a state, then the blocks merge: a sliced
     # view (not buf[start + i]) keeps Numba's wraparound check out of the loop.
@@ -181,7 +181,7 @@ def fold_blocks(seg, total, params):
     return total
 
 
-@kernel
+@inline
 def fold_row(state, o, buf, start, n, step, params):
     out = state[0]
     if step == 1:  # its own call, so Numba types the view as contiguous
@@ -196,7 +196,7 @@ def fold_row(state, o, buf, start, n, step, params):
     store(out, o, merged(load(out, o), total))
 
 
-@kernel
+@inline
 def fold_4_rows(state, o, buf, start, n, row_stride, params):
     out = state[0]
     total = IDENTITY
@@ -208,7 +208,7 @@ def fold_4_rows(state, o, buf, start, n, row_stride, params):
     store(out, o, merged(load(out, o), total))
 
 
-@kernel
+@inline
 def fold_across(state, o, out_step, buf, start, n, step, params):
     out = state[0]
     for j in range(n):

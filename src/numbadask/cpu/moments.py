@@ -101,7 +101,7 @@ def _first_valid(buf, start, n, step):
     return -1
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _add_block(state, o, a1, a2, m):
     count, _, _, s1, c1, s2, c2, _, _ = state
     s1[o], c1[o] = neumaier_add(s1[o], c1[o], a1)
@@ -109,7 +109,7 @@ def _add_block(state, o, a1, a2, m):
     count[o] += m
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _contiguous_blocks(state, o, seg):
     lo, hi = state[7], state[8]
     shift = state[1][o]
@@ -118,7 +118,7 @@ def _contiguous_blocks(state, o, seg):
         _add_block(state, o, a1, a2, m)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _moments_row(state, o, buf, start, n, step, params):
     shift, has_shift, lo, hi = state[1], state[2], state[7], state[8]
     if not has_shift[o]:
@@ -142,7 +142,7 @@ def _moments_row(state, o, buf, start, n, step, params):
                 lo[o], hi[o], _ = _block_minmax(buf, start + b * step, min(BLOCK, n - b), step, lo[o], hi[o], BOTH)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _moments_4_rows(state, o, buf, start, n, row_stride, params):
     shift, has_shift, lo, hi = state[1], state[2], state[7], state[8]
     r = 0
@@ -158,7 +158,7 @@ def _moments_4_rows(state, o, buf, start, n, row_stride, params):
         _add_block(state, o, a1, a2, m)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _moments_across(state, o, out_step, buf, start, n, step, params):
     count, shift, has_shift, s1, _, s2, _, lo, hi = state
     for j in range(n):
@@ -177,7 +177,7 @@ def _moments_across(state, o, out_step, buf, start, n, step, params):
             hi[p] = skip_nan_max(hi[p], v)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _shifts_of_columns(state, o, buf, start, m, rows, row_stride):
     """Give each of the outputs ``o .. o+m-1`` still without a shift the first non-NaN
     value of its column (as ``_moments_across`` does row by row)."""
@@ -236,10 +236,10 @@ def _minmax_1_into(lo, hi, a):
         hi[j] = skip_nan_max(hi[j], a[j])
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _moments_across_rows(state, o, buf, start, n, rows, row_stride, params):
     """``rows`` rows folded across, a column tile at a time (see
-    :func:`numbadask.cpu.walker.walk`): the shifts first, then four rows side by side."""
+    :func:`numbadask.cpu.walker.walk_columns`): the shifts first, then four rows side by side."""
     count, shift, _, s1, _, s2, _, lo, hi = state
     for c0 in range(0, n, COLUMN_TILE):
         m = min(COLUMN_TILE, n - c0)
@@ -249,10 +249,10 @@ def _moments_across_rows(state, o, buf, start, n, rows, row_stride, params):
         t_lo, t_hi = lo[p : p + m], hi[p : p + m]
         r = 0
         while r + 4 <= rows:
-            rows4 = four_rows(buf, s + r * row_stride, m, row_stride)
-            _moments_4_into(t_shift, t1, t2, t_count, *rows4)
+            a, b, c, d = four_rows(buf, s + r * row_stride, m, row_stride)  # no star arguments to an inlined function
+            _moments_4_into(t_shift, t1, t2, t_count, a, b, c, d)
             if params[0]:
-                _minmax_4_into(t_lo, t_hi, *rows4)
+                _minmax_4_into(t_lo, t_hi, a, b, c, d)
             r += 4
         while r < rows:
             row = buf[s + r * row_stride : s + r * row_stride + m]
@@ -262,7 +262,7 @@ def _moments_across_rows(state, o, buf, start, n, rows, row_stride, params):
             r += 1
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _add_compensations(state):
     s1, c1, s2, c2 = state[3], state[4], state[5], state[6]
     for i in range(s1.size):

@@ -48,7 +48,7 @@ def _block_sum_4_rows(buf, start, n, row_stride):
     return acc
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def neumaier_add(total, comp, value):
     """``total + value`` and the updated compensation of a Neumaier sum."""
     t = total + value
@@ -62,14 +62,14 @@ def neumaier_add(total, comp, value):
     return t, comp
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _sum_blocks(seg, total, comp):
     for b in range(0, seg.size, BLOCK):
         total, comp = neumaier_add(total, comp, _segment_sum(seg[b : b + BLOCK]))
     return total, comp
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _sum_row(state, o, buf, start, n, step, params):
     out, comp = state
     if step == 1:
@@ -82,7 +82,7 @@ def _sum_row(state, o, buf, start, n, step, params):
         out[o], comp[o] = _sum_blocks(buf[start::step][:n], out[o], comp[o])
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _sum_4_rows(state, o, buf, start, n, row_stride, params):
     out, comp = state
     total = out[o]
@@ -99,7 +99,7 @@ def _add_into(dst, src):
         dst[j] += np.float64(src[j])
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _sum_across(state, o, out_step, buf, start, n, step, params):
     out = state[0]
     if step == 0:
@@ -123,7 +123,7 @@ def _add_4_into(dst, a, b, c, d):
         dst[j] = (((dst[j] + np.float64(a[j])) + np.float64(b[j])) + np.float64(c[j])) + np.float64(d[j])
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _sum_across_rows(state, o, buf, start, n, rows, row_stride, params):
     out = state[0]
     for c0 in range(0, n, COLUMN_TILE):
@@ -132,14 +132,15 @@ def _sum_across_rows(state, o, buf, start, n, rows, row_stride, params):
         s = start + c0
         r = 0
         while r + 4 <= rows:
-            _add_4_into(acc, *four_rows(buf, s + r * row_stride, m, row_stride))
+            a, b, c, d = four_rows(buf, s + r * row_stride, m, row_stride)  # no star arguments to an inlined function
+            _add_4_into(acc, a, b, c, d)
             r += 4
         while r < rows:
             _add_into(acc, buf[s + r * row_stride : s + r * row_stride + m])
             r += 1
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _add_compensation(state):
     out, comp = state[0], state[1]
     for i in range(out.size):
@@ -195,7 +196,7 @@ def _nansum_loop_4_rows(a, b, c, d):
     return acc, count
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _nansum_blocks(seg, total, comp):
     count = 0
     for b in range(0, seg.size, BLOCK):
@@ -205,7 +206,7 @@ def _nansum_blocks(seg, total, comp):
     return total, comp, count
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _nansum_row(state, o, buf, start, n, step, params):
     out, comp, count = state
     if step == 1:  # its own call, as in _sum_row
@@ -220,7 +221,7 @@ def _nansum_row(state, o, buf, start, n, step, params):
     count[o] += k
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _nansum_4_rows(state, o, buf, start, n, row_stride, params):
     out, comp, count = state
     total = out[o]
@@ -237,7 +238,7 @@ def _nansum_4_rows(state, o, buf, start, n, row_stride, params):
     count[o] += m
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _nansum_across(state, o, out_step, buf, start, n, step, params):
     out, _, count = state
     for j in range(n):
@@ -267,7 +268,7 @@ def _nan_add_4_into(dst, count, a, b, c, d):
         count[j] += (ka + kb) + (kc + kd)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _nansum_across_rows(state, o, buf, start, n, rows, row_stride, params):
     out, _, count = state
     for c0 in range(0, n, COLUMN_TILE):
@@ -277,7 +278,8 @@ def _nansum_across_rows(state, o, buf, start, n, rows, row_stride, params):
         s = start + c0
         r = 0
         while r + 4 <= rows:
-            _nan_add_4_into(acc, k, *four_rows(buf, s + r * row_stride, m, row_stride))
+            a, b, c, d = four_rows(buf, s + r * row_stride, m, row_stride)
+            _nan_add_4_into(acc, k, a, b, c, d)
             r += 4
         while r < rows:
             _nan_add_into(acc, k, buf[s + r * row_stride : s + r * row_stride + m])
@@ -321,7 +323,7 @@ def _isum_loop(seg):
     return acc
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _isum_row(state, o, buf, start, n, step, params):
     out = state[0]
     if step == 0:
@@ -332,7 +334,7 @@ def _isum_row(state, o, buf, start, n, step, params):
         out[o] += _isum_loop(buf[start::step][:n])
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _isum_across(state, o, out_step, buf, start, n, step, params):
     out = state[0]
     for j in range(n):

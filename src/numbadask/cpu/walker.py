@@ -31,13 +31,15 @@ one entry per output position) and ``params`` (a tuple of run-time values):
     Run once after the walk (e.g. adding compensation terms into the sums).
     Optional: by default nothing.
 
-:func:`instantiate` binds a plug-in to :func:`walk` and compiles it with
-``cache=True``, once per plug-in: the walk is written here once, and every reduction
-(built-in or user-defined) gets the 4-row tile on strided chunks.
+:func:`instantiate` binds a plug-in to the walk, one Numba function per layout case
+(:func:`walk_case`), each compiled with ``cache=True`` when a chunk of its case first
+comes: the walk is written here once, and every reduction (built-in or user-defined)
+gets the 4-row tile on strided chunks.
 """
 
 from __future__ import annotations
 
+import threading
 import types
 from typing import Any
 
@@ -55,7 +57,9 @@ BLOCK = 512
 JIT_OPTIONS = {"nogil": True, "error_model": "numpy"}
 
 
-@numba.njit(nogil=True, cache=True)
+# The odometer's helpers are inlined into each walk at Numba's IR level: a function of
+# its own is one more LLVM module to optimize and emit, ~0.1 s each on a cold cache.
+@numba.njit(inline="always")
 def visits(sizes, outer):
     """How many positions the odometer over the ``outer`` leading axes visits."""
     count = 1
@@ -64,7 +68,7 @@ def visits(sizes, outer):
     return count
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def advance(index, sizes, strides, out_strides, outer, offset, out_offset):
     """One step of the odometer over the ``outer`` leading axes (the innermost of them
     fastest): the next input and output offsets."""
@@ -82,47 +86,128 @@ def advance(index, sizes, strides, out_strides, outer, offset, out_offset):
     return offset, out_offset
 
 
-def walk(buf, base, sizes, strides, out_strides, state, params):
-    """Fold every element of the walk into ``state`` with the bound plug-in.
+# The walk, one function per case (see walk_case), each compiled only when a chunk of
+# its case comes: a call compiles the block loops of its own layout, not all four.
+# ``o`` starts as ``base - base``, not ``0``: Numba would first type the calls with
+# ``Literal[int](0)`` and compile each plug-in twice.  ``index`` (the odometer's, zeros)
+# comes from Python: ``np.zeros`` here costs ~0.1 s of compiling in every process.
+# ``STEP`` is a constant of the binding (1, 0, or None: read from the walk), so Numba
+# drops the branches a case never takes, inside inlined plug-ins too.
 
-    The innermost axis (or, when the two innermost axes are both reduced and rows are
-    contiguous, the innermost two as a tile of rows; or, when the innermost is kept and
-    contiguous and the next reduced, the innermost two as rows folded across) is handed
-    to the block loops per visit; the odometer walks the remaining outer axes.  Not compiled itself: see
-    :func:`instantiate`.
-    """
+
+def walk_tiles(buf, base, sizes, strides, out_strides, state, params, index):
+    """The two innermost axes reduced, rows contiguous: four rows at a time."""
+    k = sizes.size
+    n = sizes[k - 1]
+    rows = sizes[k - 2]
+    row_stride = strides[k - 2]
+    outer = k - 2
+    offset = base
+    o = base - base
+    for _ in range(visits(sizes, outer)):
+        r = 0
+        while r + 4 <= rows:
+            fold_4_rows(state, o, buf, offset + r * row_stride, n, row_stride, params)  # noqa: F821
+            r += 4
+        while r < rows:
+            fold_row(state, o, buf, offset + r * row_stride, n, 1, params)  # noqa: F821
+            r += 1
+        offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
+    finish(state)  # noqa: F821
+
+
+def walk_columns(buf, base, sizes, strides, out_strides, state, params, index):
+    """The innermost axis kept and contiguous, the next reduced: rows folded across."""
+    k = sizes.size
+    n = sizes[k - 1]
+    outer = k - 2
+    offset = base
+    o = base - base
+    for _ in range(visits(sizes, outer)):
+        fold_across_rows(state, o, buf, offset, n, sizes[k - 2], strides[k - 2], params)  # noqa: F821
+        offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
+    finish(state)  # noqa: F821
+
+
+def walk_rows(buf, base, sizes, strides, out_strides, state, params, index):
+    """The innermost axis reduced: one row per visit."""
+    k = sizes.size
+    n = sizes[k - 1]
+    step = strides[k - 1]
+    outer = k - 1
+    offset = base
+    o = base - base
+    for _ in range(visits(sizes, outer)):
+        if STEP == 1:  # noqa: F821
+            fold_row(state, o, buf, offset, n, 1, params)  # noqa: F821
+        elif STEP == 0:  # noqa: F821
+            fold_row(state, o, buf, offset, n, 0, params)  # noqa: F821
+        else:
+            fold_row(state, o, buf, offset, n, step, params)  # noqa: F821
+        offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
+    finish(state)  # noqa: F821
+
+
+def walk_across(buf, base, sizes, strides, out_strides, state, params, index):
+    """The innermost axis kept: element ``j`` of a row goes to output ``o + j*out_step``."""
     k = sizes.size
     n = sizes[k - 1]
     step = strides[k - 1]
     out_step = out_strides[k - 1]
-    tiled = k >= 2 and step == 1 and out_step == 0 and out_strides[k - 2] == 0
-    columns = k >= 2 and step == 1 and out_step == 1 and out_strides[k - 2] == 0
-    outer = k - 2 if tiled or columns else k - 1
-    index = np.zeros(k, dtype=np.int64)
+    outer = k - 1
     offset = base
-    o = 0
+    o = base - base
     for _ in range(visits(sizes, outer)):
-        if tiled:
-            rows = sizes[k - 2]
-            row_stride = strides[k - 2]
-            r = 0
-            while r + 4 <= rows:
-                fold_4_rows(state, o, buf, offset + r * row_stride, n, row_stride, params)  # noqa: F821
-                r += 4
-            while r < rows:
-                fold_row(state, o, buf, offset + r * row_stride, n, 1, params)  # noqa: F821
-                r += 1
-        elif columns:
-            fold_across_rows(state, o, buf, offset, n, sizes[k - 2], strides[k - 2], params)  # noqa: F821
-        elif out_step == 0:
-            fold_row(state, o, buf, offset, n, step, params)  # noqa: F821
+        if STEP == 0:  # noqa: F821
+            fold_across(state, o, out_step, buf, offset, n, 0, params)  # noqa: F821
         else:
             fold_across(state, o, out_step, buf, offset, n, step, params)  # noqa: F821
         offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
     finish(state)  # noqa: F821
 
 
-@numba.njit(nogil=True, cache=True)
+#: The walk's cases: name -> (template, STEP).  See :func:`walk_case`.
+CASES = {
+    "tiles": (walk_tiles, None),
+    "columns": (walk_columns, None),
+    "rows": (walk_rows, 1),
+    "broadcast_rows": (walk_rows, 0),
+    "strided_rows": (walk_rows, None),
+    "across": (walk_across, None),
+    "broadcast_across": (walk_across, 0),
+}
+
+
+def walk_case(sizes: np.ndarray, strides: np.ndarray, out_strides: np.ndarray) -> str:
+    """Which of :data:`CASES` walks a chunk of this layout (arrays as a
+    :class:`~numbadask.cpu.layout.Walk` holds them).
+
+    ``tiles``: the two innermost axes reduced and rows contiguous (four rows read side
+    by side); ``columns``: the innermost axis kept and contiguous, the next reduced;
+    ``rows``/``broadcast_rows``/``strided_rows``: the innermost axis reduced, with step
+    1, 0 or another; ``across``/``broadcast_across``: the innermost axis kept (step 0:
+    one value for every output of the row).
+
+    Examples
+    --------
+    >>> from numbadask.cpu.layout import plan_walk
+    >>> [walk_case(w.sizes, w.strides, w.out_strides) for w in (plan_walk(np.ones((4, 6))[:, :3], (0, 1)), plan_walk(np.ones((4, 6)), (0,)), plan_walk(np.ones((4, 6)), (1,)))]
+    ['tiles', 'columns', 'rows']
+    """
+    k = sizes.size
+    step = strides[k - 1]
+    out_step = out_strides[k - 1]
+    if k >= 2 and step == 1 and out_strides[k - 2] == 0:
+        if out_step == 0:
+            return "tiles"
+        if out_step == 1:
+            return "columns"
+    if out_step == 0:
+        return "rows" if step == 1 else "broadcast_rows" if step == 0 else "strided_rows"
+    return "broadcast_across" if step == 0 else "across"
+
+
+@numba.njit(inline="always")
 def four_rows(buf, start, n, row_stride):
     """The four contiguous rows of ``n`` elements a ``fold_4_rows`` reads, as views."""
     return (
@@ -170,15 +255,53 @@ COLUMN_TILE = 4096
 ROWS_AT_ONCE = 4
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def column_tiles(n):
     """How many column tiles of :data:`COLUMN_TILE` cover ``n`` columns."""
     return (n + COLUMN_TILE - 1) // COLUMN_TILE
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def nothing_to_finish(state):
     """The default ``finish``: nothing."""
+
+
+class Walker:
+    """The walk bound to one plug-in: ``walker(buf, base, sizes, strides, out_strides,
+    state, params)`` picks the case of the chunk's layout (:func:`walk_case`) in Python
+    and calls that case's Numba dispatcher, made on first use.
+
+    So a call compiles only its own case: a cold ``mean`` of a 2-d float64 array
+    compiled every case of the sum walk in one function before (5.2 s on an idle
+    2-core machine), one case now (bench/NOTES.md).
+    """
+
+    def __init__(self, name: str, plugin: dict[str, Any], cache: bool) -> None:
+        self.name = name
+        self.plugin = plugin
+        self.cache = cache
+        self.dispatchers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Walker {self.name}: {', '.join(self.dispatchers) or 'nothing compiled yet'}>"
+
+    def dispatcher(self, case: str) -> Any:
+        """The Numba dispatcher of one case of :data:`CASES`, made once (under a lock:
+        two Dask threads must not make, and compile, two of them)."""
+        found = self.dispatchers.get(case)
+        if found is None:
+            with self._lock:
+                found = self.dispatchers.get(case)
+                if found is None:
+                    template, step = CASES[case]
+                    found = _bind(template, f"{self.name}_{case}", {**self.plugin, "STEP": step}, cache=self.cache)
+                    self.dispatchers[case] = found
+        return found
+
+    def __call__(self, buf: Any, base: int, sizes: np.ndarray, strides: np.ndarray, out_strides: np.ndarray, state: tuple, params: tuple) -> None:
+        index = np.zeros(sizes.size, dtype=np.int64)
+        self.dispatcher(walk_case(sizes, strides, out_strides))(buf, base, sizes, strides, out_strides, state, params, index)
 
 
 def instantiate(
@@ -190,12 +313,17 @@ def instantiate(
     fold_4_rows: Any = None,
     fold_across_rows: Any = None,
     cache: bool = True,
-) -> Any:
-    """The walk bound to one plug-in (see the module docstring), as a Numba dispatcher
+) -> Walker:
+    """The walk bound to one plug-in (see the module docstring), as a :class:`Walker`
     ``name(buf, base, sizes, strides, out_strides, state, params)``.
 
-    ``name`` must be unique per plug-in: it names the compiled code in Numba's cache.
-    ``cache=False`` for plug-ins whose code has no file to key a cache on.
+    ``name`` must be unique per plug-in: it names the compiled code in Numba's cache
+    (one entry per case, ``<name>_<case>``).  ``cache=False`` for plug-ins whose code
+    has no file to key a cache on.  Plug-in functions made with
+    ``numba.njit(inline="always")`` are inlined into each case at Numba's IR level (no
+    LLVM module of their own to optimize and emit, and the case's constant steps prune
+    their branches); block loops that need their own ``fastmath`` flags stay functions
+    of their own.
 
     Examples
     --------
@@ -212,23 +340,20 @@ def instantiate(
     >>> w = plan_walk(np.ones((3, 4)), (0,))
     >>> out = np.zeros(w.out_size, dtype=np.int64)
     >>> walk_count(w.buf, w.base, w.sizes, w.strides, w.out_strides, (out,), ())
-    >>> out.tolist()
-    [3, 3, 3, 3]
+    >>> out.tolist(), list(walk_count.dispatchers)
+    ([3, 3, 3, 3], ['columns'])
     """
     if fold_4_rows is None:
-        fold_4_rows = _bind(rows_in_turn, f"{name}_rows_in_turn", {"fold_row": fold_row}, cache=cache)
+        fold_4_rows = _bind(rows_in_turn, f"{name}_rows_in_turn", {"fold_row": fold_row}, inline="always")
     if fold_across_rows is None:
-        fold_across_rows = _bind(across_in_turn, f"{name}_across_in_turn", {"fold_across": fold_across}, cache=cache)
+        fold_across_rows = _bind(across_in_turn, f"{name}_across_in_turn", {"fold_across": fold_across}, inline="always")
     plugin = {"fold_row": fold_row, "fold_4_rows": fold_4_rows, "fold_across": fold_across, "fold_across_rows": fold_across_rows, "finish": finish}
-    return _bind(walk, name, plugin, cache=cache)
+    return Walker(name, plugin, cache)
 
 
 def walk_buffer(w: Walk) -> np.ndarray:
-    """The walk's buffer in a dtype Numba's CPU target can read (bool as uint8), always
-    read-only: Numba compiles a kernel once per array type, read-only or not, so every
-    chunk (a writable array, a read-only memory map of a .npy file, a chunk unpickled
-    in a worker) gets the one machine code that ``numbadask stats`` compiles before
-    it starts its timer, not a second one inside it."""
+    """The walk's buffer in a dtype Numba's CPU target can read (bool as uint8), and
+    always read-only (see :func:`read_only`)."""
     buf = w.buf
     if buf.dtype == np.bool_:
         buf = buf.view(np.uint8)
@@ -236,10 +361,27 @@ def walk_buffer(w: Walk) -> np.ndarray:
         # Numba's CPU target has no float16 arithmetic; float16 chunks are rare and
         # small, so they are widened (the one case with a temporary).
         buf = buf.astype(np.float32)
-    else:
-        buf = buf.view()  # the flag below is the view's; the chunk keeps its own
-    buf.flags.writeable = False
-    return buf
+    return read_only(buf)
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """``a``, or a read-only view of it: the kernels only read their input, and Numba
+    types a read-only array (a memmap of a ``.npy`` file opened for reading, a chunk
+    Dask shares) apart from a writable one and compiles every kernel once per kind.
+    One kind, one compile: the warm-up that ``numbadask stats`` runs on a small
+    writable array then compiles what a memmapped source uses, and so does
+    ``numbadask warm``.
+
+    Examples
+    --------
+    >>> a = np.zeros(3)
+    >>> read_only(a).flags.writeable, a.flags.writeable
+    (False, True)
+    """
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def run(walker: Any, w: Walk, state: tuple, params: tuple = ()) -> tuple:
