@@ -210,3 +210,39 @@ def test_moments_with_other_stats_is_its_seven_statistics_among_them(capsys, npy
     assert list(got) == ["nanargmax", "count", "nansum", "nanmean", "nanvar", "nanstd", "nanmin", "nanmax"]
     data = np.load(npy)
     assert got["nanmean"] == pytest.approx(np.nanmean(data)) and got["count"] == data.size - 1
+
+
+@pytest.mark.parametrize(
+    "shape, chunks",
+    [((300, 70), (300, 70)), ((300, 70), (64, 30)), ((300, 70), (64, 70)), ((300, 70), (300, 35)), ((301, 70), (100, 70)), ((6, 5, 4), (2, 5, 3)), ((9,), (4,))],
+)
+def test_the_warm_up_walks_every_case_the_real_chunks_walk(shape, chunks):
+    """The tiny array of the warm-up, chunked by `tiny_chunks`, as views and as copies,
+    walks (per reduced axes) every case of the CPU walk that the real chunks do, as
+    views of a C-ordered file or as fresh arrays: nothing is left to compile in the timed
+    compute (the per-layout walk compiles each case apart)."""
+    import itertools
+
+    import dask.array as da
+
+    from numbadask.cpu.layout import plan_walk
+    from numbadask.cpu.walker import walk_case
+    from numbadask.main.warmup import tiny_chunks
+
+    def cases(array, chunks, axes):
+        edges = [np.cumsum((0, *c)) for c in chunks]
+        found = set()
+        for block in itertools.product(*(zip(e[:-1], e[1:]) for e in edges)):
+            view = array[tuple(slice(a, b) for a, b in block)]
+            for chunk in {id(view): view, 0: np.ascontiguousarray(view)}.values():
+                w = plan_walk(chunk, axes, reduced_inward=True)
+                found.add(walk_case(w.sizes, w.strides, w.out_strides))
+        return found
+
+    real_chunks = da.empty(shape, chunks=chunks).chunks
+    pattern = tiny_chunks(real_chunks)
+    tiny = np.ones(tuple(sum(c) for c in pattern))
+    for k in range(1, len(shape) + 1):
+        for axes in itertools.combinations(range(len(shape)), k):
+            # (the warm-up runs the copies only where views are not contiguous: else they are the views)
+            assert cases(np.ones(shape), real_chunks, axes) <= cases(tiny, pattern, axes), (axes, pattern)

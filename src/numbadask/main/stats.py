@@ -8,16 +8,16 @@ chunks to the workers' GPUs where that is the plan, then compute every statistic
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from numbadask.main import clusters, sources
+from numbadask.main import clusters, sources, warmup
 from numbadask.engine import dispatch
 from numbadask.reductions.registry import REGISTRY, function, nan_version
 from numbadask.reductions.variances import FIELDS
@@ -110,74 +110,6 @@ def _auto_chunk_bytes() -> int:
     from dask.utils import parse_bytes
 
     return parse_bytes(dask.config.get("array.chunk-size"))
-
-
-def compile_kernels(
-    dtype: str, ndim: int, stats: Sequence[str] | None, axis: Any, ddof: float, skipna: bool, device: str, on_gpu: bool
-) -> None:
-    """Run the same statistics on tiny arrays of the same dtype and rank, here and at
-    once, so that Numba compiles (or loads from its cache) every kernel the timed
-    compute will call before it starts (a first run on a fresh install otherwise spends
-    seconds compiling and reports that as GB/s).
-
-    Numba compiles one machine code per argument type.  The chunk kernels read their
-    chunk read-only whatever its flags (a writable array, a read-only memory map of a
-    .npy file, a chunk unpickled in a worker: :func:`numbadask.walker.walk_buffer`), so
-    only the dtype matters to them; the tiny array is cut in one-element chunks so the
-    merges of several chunks run too.  The arg-reductions read the chunk as rows whose
-    layout (C, Fortran or strided) follows the chunk's, so they also run on one chunk
-    of each layout.
-
-    Examples
-    --------
-    >>> compile_kernels("float32", 2, ["mean"], 0, 0, False, "cpu", False)
-    """
-    import dask
-    import dask.array as da
-
-    tiny = np.ones((2,) * ndim, dtype=dtype)
-    arrays = [(tiny, 1)]  # several chunks: their merges compile too
-    if ndim >= 2 and any(r.indexed for r in _reductions(stats, skipna)) and not on_gpu:
-        strided = np.ones((2,) * (ndim - 1) + (4,), dtype=dtype)[..., ::2]
-        arrays += [(tiny, -1), (np.asfortranarray(tiny), -1), (strided, -1)]
-    for a, chunks in arrays:
-        if on_gpu:
-            import cupy
-
-            a = cupy.asarray(a)
-        # Read through a getter, as a file's chunks are: dask.array copies NumPy data
-        # it is given into C order, which would lose the layouts.
-        x = da.from_array(_Views(a), chunks=chunks, asarray=False, meta=a[(slice(0, 0),) * ndim])
-        with warnings.catch_warnings():  # e.g. ddof >= 2 on two elements: not the user's data
-            warnings.simplefilter("ignore")
-            dask.compute(*lazy_stats(x, stats, axis, ddof, skipna, device).values(), scheduler="sync")
-
-
-@dataclass(frozen=True, eq=False)
-class _Views:
-    """An array whose blocks are views of it, with its strides (see compile_kernels)."""
-
-    array: Any
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.array.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.array.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.array.ndim
-
-    def __getitem__(self, key: Any) -> Any:
-        return self.array[key]
-
-
-def _reductions(stats: Sequence[str] | None, skipna: bool) -> list[Any]:
-    """The registry's reductions ``lazy_stats`` runs for ``stats`` (none for moments)."""
-    return [nan_version(n) if skipna else REGISTRY[n] for n in stats or ()]
 
 
 def default_source(memory_bytes: int | None = None) -> str:
@@ -337,7 +269,8 @@ def run_stats(
         data = clusters.to_gpus(x) if moved else x
         if persist:
             data = rt.persist(data, progress)
-        rt.run_everywhere(compile_kernels, str(x.dtype), x.ndim, stats, axis, ddof, skipna, api_device, moved)
+        build = functools.partial(lazy_stats, stats=stats, axis=axis, ddof=ddof, skipna=skipna, device=api_device)
+        rt.run_everywhere(warmup.compile_kernels, str(x.dtype), x.chunks, moved, build)
         lazy = lazy_stats(data, stats, axis, ddof, skipna, api_device)
         if moved or api_device == "gpu":  # results come back as NumPy: no CuPy in the client
             lazy = {k: v.map_blocks(dispatch.to_host, meta=np.empty((0,) * v.ndim, v.dtype)) for k, v in lazy.items()}
