@@ -25,6 +25,7 @@ from numbadask.reductions.variances import MomentsResult, moments, nanstd, nanva
 from numbadask.engine.dispatch import ChunkError, GPUUnavailableError
 from numbadask.main.clusters import cluster, connect
 from numbadask.main.environment import numbadask_version
+from numbadask.main.warm import warm
 
 __version__ = numbadask_version()
 
@@ -64,4 +65,5 @@ __all__ = [
     "std",
     "sum",
     "var",
+    "warm",
 ]

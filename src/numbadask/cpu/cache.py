@@ -34,6 +34,8 @@ from pathlib import Path
 
 from numba.core import caching, config
 
+from numbadask.cpu import notice
+
 # Numba internals.  Numba has no public hook for where one library's ``cache=True``
 # functions are cached: NUMBA_CACHE_DIR (``config.CACHE_DIR``) is the user's and applies to
 # every library, and NUMBA_CACHE_LOCATOR_CLASSES (numba 0.68) is an environment variable
@@ -272,7 +274,8 @@ class NumbadaskCacheLocator(_CacheLocator if _HOOKABLE else object):  # type: ig
 
 
 def install() -> None:
-    """Make Numba cache numbadask's ``cache=True`` kernels under ``cache_root() / "numba"``.
+    """Make Numba cache numbadask's ``cache=True`` kernels under ``cache_root() / "numba"``,
+    and announce a first compile on a terminal (:mod:`numbadask.cpu.notice`).
 
     Puts :class:`NumbadaskCacheLocator` first among Numba's cache locators; a second call
     changes nothing.  Numba picks a function's locator when ``@numba.njit(cache=True)``
@@ -285,6 +288,7 @@ def install() -> None:
     >>> install()
     >>> install()  # idempotent
     """
+    notice.register()
     if not _HOOKABLE:
         return
     classes = _CacheImpl._locator_classes

@@ -1,8 +1,9 @@
 """The ``numbadask`` command: argument parsing and printing, nothing else.
 
 ``numbadask stats SOURCE`` (the main job; also what ``numbadask`` alone runs, on a
-synthetic array), ``numbadask info`` and ``numbadask bench``.  The work is done by
-:mod:`numbadask.main.stats`, :mod:`numbadask.main.environment` and :mod:`numbadask.main.benchmark`.
+synthetic array), ``numbadask info``, ``numbadask bench`` and ``numbadask warm``.  The
+work is done by :mod:`numbadask.main.stats`, :mod:`numbadask.main.environment`,
+:mod:`numbadask.main.benchmark` and :mod:`numbadask.main.warm`.
 Errors print one line on stderr and exit 1 (2 for usage errors); ``--debug`` shows the
 traceback instead.
 """
@@ -27,7 +28,7 @@ from numbadask.main import clusters, environment
 __version__ = environment.numbadask_version()
 
 _UNITS = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
-COMMANDS = ("stats", "info", "bench")
+COMMANDS = ("stats", "info", "bench", "warm")
 
 
 def parse_bytes(text: str) -> int:
@@ -81,6 +82,12 @@ def _ddof(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"--ddof takes a finite real number, such as 1 or 0.5; got {text!r}")
     return value
+
+
+def _address(text: str) -> str:
+    if not clusters.ADDRESS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"a scheduler address looks like tcp://HOST:PORT; got {text!r}")
+    return text
 
 
 def _scheduler(text: str) -> str:
@@ -144,8 +151,11 @@ def print_stats(result: Any) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from numbadask.cpu import notice
     from numbadask.main import sources, stats
 
+    if args.json:  # stdout is the JSON; no compile notice on stderr either
+        notice.set_compile_notice(False)
     source = args.source
     persist = args.persist
     if source is None:  # the built-in main job: a synthetic array in memory
@@ -234,6 +244,42 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if all(r.agree for r in rows) else 1
 
 
+# ------------------------------------------------------------------------------ warm
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    from numbadask.cpu import cache
+    from numbadask.main import warm
+
+    dtypes = warm.parse_dtypes(args.dtypes)
+    functions = warm.parse_names(args.functions, warm.FUNCTIONS, "function")
+    layouts = warm.parse_names(args.layouts, warm.LAYOUTS, "layout")
+    where = args.scheduler or str(cache.cache_root() / "numba")
+    if not args.json:
+        s = "s" * (len(functions) != 1)
+        print(f"numbadask {__version__} warm: CPU kernels of {len(functions)} function{s} for {', '.join(dtypes)} into {where}", flush=True)
+
+    def line(w: Any, worker: str = "") -> None:
+        done = f"{w.compiled} compiled" if w.compiled else "from the cache"
+        print(f"  {worker}{w.dtype:<8} {w.function:<10} {w.seconds:7.2f} s  ({done})", flush=True)
+
+    if args.scheduler:
+        reports = warm.warm_workers(args.scheduler, dtypes, functions, layouts)
+    else:
+        reports = {"": warm.warm(dtypes, functions, layouts, report=None if args.json else line)}
+    if args.json:
+        print(json.dumps({worker or "local": [w.to_json() for w in report] for worker, report in reports.items()}))
+        return 0
+    for worker, report in reports.items():
+        if worker:
+            for w in report:
+                line(w, f"{worker} ")
+        seconds = sum(w.seconds for w in report)
+        compiled = sum(w.compiled for w in report)
+        print(f"  {worker + ': ' if worker else ''}{len(report)} function/dtype pairs in {seconds:.1f} s; {compiled} Numba functions compiled")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -249,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--version", action="version", version=f"numbadask {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{stats,info,bench}")
+    commands = parser.add_subparsers(dest="command", metavar="{stats,info,bench,warm}")
 
     stats = commands.add_parser("stats", parents=[common], help="statistics of an array in a file (the main job)")
     stats.add_argument(
@@ -288,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=_positive_int, default=3, help="timed rounds; medians shown (default 3)")
     bench.add_argument("--device", choices=dispatch.DEVICES, default="auto", help="where to reduce (default: GPU if usable)")
     bench.set_defaults(func=cmd_bench)
+
+    warm = commands.add_parser("warm", parents=[common], help="compile the CPU kernels ahead of time (an image build, every worker)")
+    checked = {
+        "dtypes": _usage_checked(lambda t: _module("warm").parse_dtypes(t)),
+        "functions": _usage_checked(lambda t: _module("warm").parse_names(t, _module("warm").FUNCTIONS, "function")),
+        "layouts": _usage_checked(lambda t: _module("warm").parse_names(t, _module("warm").LAYOUTS, "layout")),
+    }
+    warm.add_argument("--dtypes", type=checked["dtypes"], help="comma-separated NumPy dtypes (default: float64,float32,int64,int32,bool)")
+    warm.add_argument("--functions", type=checked["functions"], help="comma-separated: the --stats names and moments (default: all)")
+    warm.add_argument("--layouts", type=checked["layouts"], help="comma-separated chunk layouts: contiguous, squares, strided, broadcast (default: all)")
+    warm.add_argument("--scheduler", type=_address, help="tcp://HOST:PORT: compile on every worker of that Dask scheduler instead of here")
+    warm.add_argument("--json", action="store_true", help="print the report as JSON on stdout, and nothing else")
+    warm.set_defaults(func=cmd_warm)
     return parser
 
 
