@@ -1,4 +1,4 @@
-"""Benchmark: the first call in a fresh process, with numbadask's on-disk cache warm.
+"""Benchmark: the first call in a fresh process, with numbadask's on-disk cache warm and cold.
 
 Two cases, each the first ``.compute()`` on ``da.ones((2048, 2048), chunks=1024)`` in a
 new interpreter (this one, ``sys.executable``): the built-in ``numbadask.mean``, and a
@@ -10,7 +10,17 @@ time and of the first-compute time.  The cold run is reported only where the lib
 honours ``NUMBADASK_CACHE_DIR`` (a file appeared under it); elsewhere the library caches
 where it always does (next to its installed source), which may be warm already: "n/a".
 
-Usage:  python bench/bench_first_call.py [--runs 5] [--out bench/results] [--tag before]
+Then the cold first calls of issue 26, each in a new process with a new empty cache
+folder, ``--cold-runs`` times: ``numbadask.mean`` of a float64 array, and
+``numbadask.std(x, axis=0)`` of a 2-d one (its process's first call), on
+``da.from_array`` of a (2048, 2048) NumPy array in 1024-square chunks (strided views)
+and on ``da.random`` (2048, 2048) in 1024-square chunks (contiguous chunks).  With
+``--baseline PYTHON`` every cold case also runs under that interpreter (another install
+of numbadask, e.g. the commit before), the two taking turns, so a slow spell of the
+machine hits both.
+
+Usage:  python bench/bench_first_call.py [--runs 5] [--cold-runs 5] [--baseline PYTHON]
+                                         [--out bench/results] [--tag before]
 """
 
 from __future__ import annotations
@@ -49,12 +59,32 @@ CASES = {
     "user-defined mean2 (sum, count)": first_call_snippet(USER_MODULE, "mean2"),
 }
 
+_COLD = """
+import time
+start = time.perf_counter()
+import numpy as np, numbadask, dask.array as da
+x = {array}
+imported = time.perf_counter()
+numbadask.{call}.compute()
+print(imported - start, time.perf_counter() - imported)
+"""
+_ARRAYS = {
+    "from_array": "da.from_array(np.random.default_rng(0).random((2048, 2048)), chunks=1024)",
+    "da.random": "da.random.default_rng(0).random((2048, 2048), chunks=1024)",
+}
+#: Issue 26's two numbers, each the first call of a new process on an empty cache.
+COLD_CASES = {
+    f"{call.split('(')[0]}{' axis 0' if 'axis' in call else ''}, float64, {name}": _COLD.format(array=array, call=call)
+    for call in ("mean(x)", "std(x, axis=0)")
+    for name, array in _ARRAYS.items()
+}
 
-def first_call(snippet: str, env: dict[str, str], cwd: str) -> dict[str, float]:
-    """Import and first-compute seconds of ``snippet`` in a fresh process, and the
-    process's whole wall time (interpreter start and exit included)."""
+
+def first_call(snippet: str, env: dict[str, str], cwd: str, python: str = sys.executable) -> dict[str, float]:
+    """Import and first-compute seconds of ``snippet`` in a fresh process of ``python``,
+    and the process's whole wall time (interpreter start and exit included)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", snippet], env=env, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run([python, "-c", snippet], env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"first-call snippet failed ({done.returncode}):\n{done.stderr}")
@@ -66,7 +96,33 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "all": values}
 
 
-def run(runs: int) -> dict:
+def cold_calls(runs: int, pythons: dict[str, str]) -> list[dict]:
+    """Every cold case ``runs`` times under each interpreter, each in a new process with a
+    new empty cache folder; the interpreters and cases take turns."""
+    times: dict[tuple[str, str], list[dict]] = {(p, c): [] for p in pythons for c in COLD_CASES}
+    base = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    with tempfile.TemporaryDirectory(prefix="numbadask-cold-") as tmp:
+        for r in range(runs):
+            for case, snippet in COLD_CASES.items():
+                for label, python in pythons.items():
+                    cache = Path(tmp, f"{label}-{r}-{len(times[label, case])}-{abs(hash(case))}")
+                    cache.mkdir()
+                    env = {**base, "NUMBADASK_CACHE_DIR": str(cache)}
+                    times[label, case].append(first_call(snippet, env, tmp, python))
+    return [
+        {
+            "case": case,
+            "numbadask": label,
+            "python": python,
+            "snippet": COLD_CASES[case],
+            **{key: summary([t[key] for t in times[label, case]]) for key in ("import_s", "first_compute_s", "process_s")},
+        }
+        for case in COLD_CASES
+        for label, python in pythons.items()
+    ]
+
+
+def run(runs: int, cold_runs: int = 0, baseline: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="numbadask-first-call-") as tmp:
         modules = Path(tmp, "modules")
         modules.mkdir()
@@ -95,6 +151,7 @@ def run(runs: int) -> dict:
                 "warm": {key: summary([w[key] for w in warm[case]]) for key in ("import_s", "first_compute_s", "process_s")},
             }
         )
+    pythons = {"this": sys.executable, **({"baseline": baseline} if baseline else {})}
     return {
         "machine": machine_name(),
         "python": sys.executable,
@@ -103,6 +160,9 @@ def run(runs: int) -> dict:
         "runs": runs,
         "user_module": USER_SOURCE,
         "results": results,
+        "cold_runs": cold_runs,
+        "cold": cold_calls(cold_runs, pythons) if cold_runs else [],
+        "load_average": os.getloadavg(),
         "command": command_line(),
     }
 
@@ -134,6 +194,20 @@ def markdown(report: dict) -> str:
             f"| {r['case']} | {' | '.join(cold_cells)} | {warm_cell(warm['import_s'])} | "
             f"{warm_cell(warm['first_compute_s'])} | {warm_cell(warm['process_s'])} |"
         )
+    if report.get("cold"):
+        lines += [
+            "",
+            f"Cold first calls (issue 26): each the first call of a new process with a new empty `NUMBADASK_CACHE_DIR`, "
+            f"{report['cold_runs']} runs per case and numbadask, taking turns; median (min-max) seconds. "
+            f"\"baseline\" is another install, run by `{next((c['python'] for c in report['cold'] if c['numbadask'] == 'baseline'), '-')}`. "
+            f"Load average when done: {', '.join(f'{v:.2f}' for v in report.get('load_average', ()))} (2 cores: above 2, the machine was shared).",
+            "",
+            "| case | numbadask | import s | first compute s | process s |",
+            "|---|---|---|---|---|",
+        ]
+        for c in report["cold"]:
+            lines.append(f"| {c['case']} | {c['numbadask']} | {warm_cell(c['import_s'])} | {warm_cell(c['first_compute_s'])} | {warm_cell(c['process_s'])} |")
+        lines += ["", "Arrays: " + "; ".join(f"{name}: `{array}`" for name, array in _ARRAYS.items()) + "."]
     lines += ["", "The user-defined reduction's module:", "", "```python", report["user_module"].rstrip(), "```"]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines) + "\n"
@@ -142,8 +216,10 @@ def markdown(report: dict) -> str:
 def main() -> None:
     parser = output_parser(__doc__)
     parser.add_argument("--runs", type=int, default=5, help="warm runs of each case")
+    parser.add_argument("--cold-runs", type=int, default=5, help="runs of each cold case, each on a new empty cache (0: none)")
+    parser.add_argument("--baseline", help="another Python whose numbadask also runs the cold cases, taking turns")
     args = parser.parse_args()
-    report = run(args.runs)
+    report = run(args.runs, args.cold_runs, args.baseline)
     save_report(report, markdown(report), "first-call", args)
 
 
