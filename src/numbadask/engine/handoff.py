@@ -74,19 +74,20 @@ def hand_off(r: Reduction, a: Any, axis: Any, dtype: Any, keepdims: Any, split_e
     call's arguments (``device`` is not used: dask.array computes where the chunks
     are).  :func:`numbadask.ptp` takes dask.array's max minus its min (``dask.array.ptp``
     takes no ``keepdims``), :func:`numbadask.count` dask.array's sum of ``a == a`` (NaN
-    and NaT are not equal to themselves)."""
+    and NaT are not equal to themselves).  Input that is not a Dask array is wrapped by
+    ``dask.array.asanyarray`` first, as dask.array's reductions wrap it themselves (its
+    arg-reductions do not, and fail on a NumPy array)."""
     import dask.array as da
     from dask.array.core import handle_out
 
+    x = da.asanyarray(a)
     kwargs: dict[str, Any] = {"axis": axis, "keepdims": keepdims, "split_every": split_every}
     if r.name == "ptp":
-        x = da.asanyarray(a)
         return handle_out(out, dask_function("max")(x, **kwargs) - dask_function("min")(x, **kwargs))
     if r.name == "count":
-        x = da.asanyarray(a)
         return dask_function("sum")(x == x, dtype=np.int64, out=out, **kwargs)
     if r.integer_dtype is not None:
         kwargs["dtype"] = dtype
     if "ddof" in r.options:
         kwargs["ddof"] = ddof
-    return dask_function(r.name)(a, out=out, **kwargs)
+    return dask_function(r.name)(x, out=out, **kwargs)
