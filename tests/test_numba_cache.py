@@ -123,9 +123,13 @@ def test_old_stamped_folders_are_pruned(tmp_path):
         os.utime(folder, (i, i))
         folders.append(folder)
     (tmp_path / "reductions-0-numba0").mkdir()
+    # the naming before stamps (folder_<sha1 of its path>): never read again, removed
+    for name in ("cpu_" + "7" * 40, "numbadask_" + "a1" * 20, "reductions_" + "0" * 40):
+        (tmp_path / name).mkdir()
+    (tmp_path / "mine_not_a_hash").mkdir()
     numba_cache._prune(folders[-1])
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([f.name for f in folders[-numba_cache.KEEP :]] + ["reductions-0-numba0"])
+    assert left == sorted([f.name for f in folders[-numba_cache.KEEP :]] + ["reductions-0-numba0", "mine_not_a_hash"])
 
 
 @pytest.fixture

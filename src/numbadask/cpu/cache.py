@@ -17,7 +17,8 @@ anywhere else (the graphs, the CLI, the tests) recompiles nothing.  The folders 
 named by that stamp and Numba's version, not by where the source lies, so a fresh
 clone or another checkout of the same kernels finds them compiled, and two checkouts
 of different kernels never overwrite each other's.  The cache is safe to delete at any
-time; each kind of folder keeps its :data:`KEEP` most recent stamps.
+time; each kind of folder keeps its :data:`KEEP` most recent stamps, and the folders
+of the naming before stamps are removed when a new stamp is made.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import getpass
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -216,11 +218,18 @@ def _stamped_folder(py_file: str, stamp: str) -> str:
     return f"{Path(py_file).resolve().parent.name}-{stamp[:16]}-numba{numba.__version__}"
 
 
+#: The folders of numbadask before 0.1's stamps (``<folder>_<sha1 of its path>``): never
+#: read by this version, removed with the oldest stamped ones.
+_OLD_FORMAT = re.compile(r"[A-Za-z0-9_]+_[0-9a-f]{40}")
+
+
 def _prune(folder: Path) -> None:
-    """Remove the oldest siblings of a new stamped ``folder`` beyond :data:`KEEP`."""
+    """Remove the oldest siblings of a new stamped ``folder`` beyond :data:`KEEP`, and
+    every folder of the old naming (:data:`_OLD_FORMAT`)."""
     prefix = folder.name.split("-", 1)[0] + "-"
     siblings = sorted((p for p in folder.parent.glob(prefix + "*") if p.is_dir() and p != folder), key=lambda p: p.stat().st_mtime)
-    for old in siblings[: max(0, len(siblings) + 1 - KEEP)]:
+    old_format = [p for p in folder.parent.iterdir() if p.is_dir() and _OLD_FORMAT.fullmatch(p.name)]
+    for old in siblings[: max(0, len(siblings) + 1 - KEEP)] + old_format:
         shutil.rmtree(old, ignore_errors=True)
 
 
