@@ -212,15 +212,17 @@ def test_moments_with_other_stats_is_its_seven_statistics_among_them(capsys, npy
     assert got["nanmean"] == pytest.approx(np.nanmean(data)) and got["count"] == data.size - 1
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize(
     "shape, chunks",
     [((300, 70), (300, 70)), ((300, 70), (64, 30)), ((300, 70), (64, 70)), ((300, 70), (300, 35)), ((301, 70), (100, 70)), ((6, 5, 4), (2, 5, 3)), ((9,), (4,))],
 )
-def test_the_warm_up_walks_every_case_the_real_chunks_walk(shape, chunks):
+def test_the_warm_up_walks_every_case_the_real_chunks_walk(shape, chunks, order):
     """The tiny array of the warm-up, chunked by `tiny_chunks`, as views and as copies,
     walks (per reduced axes) every case of the CPU walk that the real chunks do, as
-    views of a C-ordered file or as fresh arrays: nothing is left to compile in the timed
-    compute (the per-layout walk compiles each case apart)."""
+    views of the file or as fresh arrays: nothing is left to compile in the timed
+    compute (the per-layout walk compiles each case apart).  "F": a Fortran-ordered
+    .npy file, whose views the warm-up mirrors in that order (sources.memory_order)."""
     import itertools
 
     import dask.array as da
@@ -241,8 +243,19 @@ def test_the_warm_up_walks_every_case_the_real_chunks_walk(shape, chunks):
 
     real_chunks = da.empty(shape, chunks=chunks).chunks
     pattern = tiny_chunks(real_chunks)
-    tiny = np.ones(tuple(sum(c) for c in pattern))
+    tiny = np.ones(tuple(sum(c) for c in pattern), order=order)
     for k in range(1, len(shape) + 1):
         for axes in itertools.combinations(range(len(shape)), k):
             # (the warm-up runs the copies only where views are not contiguous: else they are the views)
-            assert cases(np.ones(shape), real_chunks, axes) <= cases(tiny, pattern, axes), (axes, pattern)
+            assert cases(np.ones(shape, order=order), real_chunks, axes) <= cases(tiny, pattern, axes), (axes, pattern)
+
+
+def test_the_memory_order_of_a_source(tmp_path):
+    from numbadask.main.sources import memory_order
+
+    np.save(tmp_path / "c.npy", np.ones((4, 3)))
+    np.save(tmp_path / "f.npy", np.asfortranarray(np.ones((4, 3))))
+    np.save(tmp_path / "one.npy", np.ones(5))
+    (tmp_path / "bad.npy").write_text("not an array")
+    assert [memory_order(str(tmp_path / n)) for n in ("c.npy", "f.npy", "one.npy", "bad.npy", "missing.npy")] == ["C", "F", "C", "C", "C"]
+    assert memory_order("random:4x3") == "C"

@@ -257,6 +257,25 @@ def open_random(spec: str, chunks: Any) -> da.Array:
     raise SourceError(f"random sources make bool, integer or float arrays; got dtype {dtype}")
 
 
+def memory_order(source: str) -> str:
+    """"F" for a Fortran-ordered ``.npy`` file (its chunks are views of it, in that
+    order), else "C" (the other sources' chunks are C-ordered arrays of their own).
+
+    Examples
+    --------
+    >>> memory_order("random:10x10")
+    'C'
+    """
+    path = Path(os.path.expanduser(source))
+    if path.suffix.lower() != ".npy" or not path.is_file():
+        return "C"
+    try:
+        flags = np.load(path, mmap_mode="r").flags
+    except ValueError:
+        return "C"
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+
+
 def split_inner(source: str) -> tuple[str, str | None]:
     """``"file.h5:/a/b"`` -> ``("file.h5", "/a/b")``; no ``:/`` -> ``(source, None)``.
 

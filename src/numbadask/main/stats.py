@@ -270,7 +270,7 @@ def run_stats(
         if persist:
             data = rt.persist(data, progress)
         build = functools.partial(lazy_stats, stats=stats, axis=axis, ddof=ddof, skipna=skipna, device=api_device)
-        rt.run_everywhere(warmup.compile_kernels, str(x.dtype), x.chunks, moved, build)
+        rt.run_everywhere(warmup.compile_kernels, str(x.dtype), x.chunks, moved, build, sources.memory_order(source))
         lazy = lazy_stats(data, stats, axis, ddof, skipna, api_device)
         if moved or api_device == "gpu":  # results come back as NumPy: no CuPy in the client
             lazy = {k: v.map_blocks(dispatch.to_host, meta=np.empty((0,) * v.ndim, v.dtype)) for k, v in lazy.items()}

@@ -8,8 +8,9 @@ strided rows as ``tiles`` or ``strided_rows``.  A warm-up on chunks of another l
 than the real ones leaves the real case to compile inside the timed compute, where it
 reads as seconds of "reduction" on a fresh install.  So the tiny array mirrors the real
 array's chunking axis by axis (:func:`tiny_chunks`), and its chunks come both as views
-of it (as a ``.npy`` file's memory-mapped chunks are) and as contiguous copies (as
-generated, decompressed or persisted chunks are) where the two differ.
+of it (as a ``.npy`` file's memory-mapped chunks are; in the file's memory order) and
+as C-contiguous copies (as generated, decompressed or persisted chunks are) where the
+two differ.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ def _views_are_contiguous(array: np.ndarray, chunks: tuple[tuple[int, ...], ...]
     return all(array[tuple(slice(a, b) for a, b in block)].flags.c_contiguous for block in blocks)
 
 
-def compile_kernels(dtype: str, chunks: Sequence[Sequence[int]], on_gpu: bool, lazy: Callable[[Any], Any]) -> None:
+def compile_kernels(dtype: str, chunks: Sequence[Sequence[int]], on_gpu: bool, lazy: Callable[[Any], Any], order: str = "C") -> None:
     """Compute ``lazy(x)`` (the timed run's graph builder) on a tiny array ``x`` of
     ``dtype`` chunked like the real array (``chunks``: its Dask chunks), here and at
     once, so that Numba compiles (or loads from its cache) every kernel the timed
-    compute will call.  ``on_gpu``: the real chunks are moved to a GPU.
+    compute will call.  ``on_gpu``: the real chunks are moved to a GPU; ``order``: the
+    memory order of the array the real chunks are views of (a Fortran-ordered ``.npy``
+    file: "F").
 
     Examples
     --------
@@ -96,7 +99,7 @@ def compile_kernels(dtype: str, chunks: Sequence[Sequence[int]], on_gpu: bool, l
     import dask.array as da
 
     pattern = tiny_chunks(chunks)
-    tiny = np.ones(tuple(sum(c) for c in pattern), dtype=dtype)
+    tiny = np.ones(tuple(sum(c) for c in pattern), dtype=dtype, order=order)
     if on_gpu:  # chunks moved to a GPU are contiguous CuPy arrays
         import cupy
 
