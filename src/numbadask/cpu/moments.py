@@ -239,7 +239,7 @@ def _minmax_1_into(lo, hi, a):
 @numba.njit(inline="always")
 def _moments_across_rows(state, o, buf, start, n, rows, row_stride, params):
     """``rows`` rows folded across, a column tile at a time (see
-    :func:`numbadask.cpu.walker.walk_columns`): the shifts first, then four rows side by side."""
+    :func:`numbadask.cpu.walker.walk_blocks`, its COLUMNS case): the shifts first, then four rows side by side."""
     count, shift, _, s1, _, s2, _, lo, hi = state
     for c0 in range(0, n, COLUMN_TILE):
         m = min(COLUMN_TILE, n - c0)

@@ -91,54 +91,45 @@ def advance(index, sizes, strides, out_strides, outer, offset, out_offset):
 # ``o`` starts as ``base - base``, not ``0``: Numba would first type the calls with
 # ``Literal[int](0)`` and compile each plug-in twice.  ``index`` (the odometer's, zeros)
 # comes from Python: ``np.zeros`` here costs ~0.1 s of compiling in every process.
-# ``STEP`` is a constant of the binding (1, 0, or None: read from the walk), so Numba
-# drops the branches a case never takes, inside inlined plug-ins too.
+# ``FOLD`` and ``STEP`` are constants of the binding (see CASES), so Numba drops the
+# branches a case never takes, inside inlined plug-ins too: a rows case never types
+# ``fold_across``, an across case never ``fold_row``.
 
 
-def walk_tiles(buf, base, sizes, strides, out_strides, state, params, index):
-    """The two innermost axes reduced, rows contiguous: four rows at a time."""
-    k = sizes.size
-    n = sizes[k - 1]
-    rows = sizes[k - 2]
-    row_stride = strides[k - 2]
-    outer = k - 2
-    offset = base
-    o = base - base
-    for _ in range(visits(sizes, outer)):
-        r = 0
-        while r + 4 <= rows:
-            fold_4_rows(state, o, buf, offset + r * row_stride, n, row_stride, params)  # noqa: F821
-            r += 4
-        while r < rows:
-            fold_row(state, o, buf, offset + r * row_stride, n, 1, params)  # noqa: F821
-            r += 1
-        offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
-    finish(state)  # noqa: F821
+#: What a case folds per visit (its ``FOLD`` constant; see :data:`CASES`).
+TILES, COLUMNS, ROWS, ACROSS = 0, 1, 2, 3
 
 
-def walk_columns(buf, base, sizes, strides, out_strides, state, params, index):
-    """The innermost axis kept and contiguous, the next reduced: rows folded across."""
-    k = sizes.size
-    n = sizes[k - 1]
-    outer = k - 2
-    offset = base
-    o = base - base
-    for _ in range(visits(sizes, outer)):
-        fold_across_rows(state, o, buf, offset, n, sizes[k - 2], strides[k - 2], params)  # noqa: F821
-        offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
-    finish(state)  # noqa: F821
-
-
-def walk_rows(buf, base, sizes, strides, out_strides, state, params, index):
-    """The innermost axis reduced: one row per visit."""
+def walk_blocks(buf, base, sizes, strides, out_strides, state, params, index):
+    """Every block of the outer axes in turn, folding its innermost axis or two:
+    ``TILES``, the two innermost reduced and rows contiguous (four rows at a time);
+    ``COLUMNS``, the innermost kept and contiguous, the next reduced (rows folded
+    across); ``ROWS``, the innermost reduced (one row per visit); ``ACROSS``, the
+    innermost kept (element ``j`` of a row goes to output ``o + j*out_step``)."""
     k = sizes.size
     n = sizes[k - 1]
     step = strides[k - 1]
-    outer = k - 1
+    outer = k - 2 if FOLD <= COLUMNS else k - 1  # noqa: F821
     offset = base
     o = base - base
     for _ in range(visits(sizes, outer)):
-        if STEP == 1:  # noqa: F821
+        if FOLD == TILES:  # noqa: F821
+            rows, row_stride = sizes[k - 2], strides[k - 2]
+            r = 0
+            while r + 4 <= rows:
+                fold_4_rows(state, o, buf, offset + r * row_stride, n, row_stride, params)  # noqa: F821
+                r += 4
+            while r < rows:
+                fold_row(state, o, buf, offset + r * row_stride, n, 1, params)  # noqa: F821
+                r += 1
+        elif FOLD == COLUMNS:  # noqa: F821
+            fold_across_rows(state, o, buf, offset, n, sizes[k - 2], strides[k - 2], params)  # noqa: F821
+        elif FOLD == ACROSS:  # noqa: F821
+            if STEP == 0:  # noqa: F821
+                fold_across(state, o, out_strides[k - 1], buf, offset, n, 0, params)  # noqa: F821
+            else:
+                fold_across(state, o, out_strides[k - 1], buf, offset, n, step, params)  # noqa: F821
+        elif STEP == 1:  # noqa: F821
             fold_row(state, o, buf, offset, n, 1, params)  # noqa: F821
         elif STEP == 0:  # noqa: F821
             fold_row(state, o, buf, offset, n, 0, params)  # noqa: F821
@@ -148,33 +139,17 @@ def walk_rows(buf, base, sizes, strides, out_strides, state, params, index):
     finish(state)  # noqa: F821
 
 
-def walk_across(buf, base, sizes, strides, out_strides, state, params, index):
-    """The innermost axis kept: element ``j`` of a row goes to output ``o + j*out_step``."""
-    k = sizes.size
-    n = sizes[k - 1]
-    step = strides[k - 1]
-    out_step = out_strides[k - 1]
-    outer = k - 1
-    offset = base
-    o = base - base
-    for _ in range(visits(sizes, outer)):
-        if STEP == 0:  # noqa: F821
-            fold_across(state, o, out_step, buf, offset, n, 0, params)  # noqa: F821
-        else:
-            fold_across(state, o, out_step, buf, offset, n, step, params)  # noqa: F821
-        offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
-    finish(state)  # noqa: F821
-
-
-#: The walk's cases: name -> (template, STEP).  See :func:`walk_case`.
+#: The walk's cases: name -> the constants :func:`walk_blocks` is bound with: ``FOLD``
+#: (what a visit folds) and ``STEP`` (the innermost step: 1, 0, or None, read from the
+#: walk).  See :func:`walk_case`.
 CASES = {
-    "tiles": (walk_tiles, None),
-    "columns": (walk_columns, None),
-    "rows": (walk_rows, 1),
-    "broadcast_rows": (walk_rows, 0),
-    "strided_rows": (walk_rows, None),
-    "across": (walk_across, None),
-    "broadcast_across": (walk_across, 0),
+    "tiles": {"FOLD": TILES, "STEP": None},
+    "columns": {"FOLD": COLUMNS, "STEP": None},
+    "rows": {"FOLD": ROWS, "STEP": 1},
+    "broadcast_rows": {"FOLD": ROWS, "STEP": 0},
+    "strided_rows": {"FOLD": ROWS, "STEP": None},
+    "across": {"FOLD": ACROSS, "STEP": None},
+    "broadcast_across": {"FOLD": ACROSS, "STEP": 0},
 }
 
 
@@ -294,8 +269,7 @@ class Walker:
             with self._lock:
                 found = self.dispatchers.get(case)
                 if found is None:
-                    template, step = CASES[case]
-                    found = _bind(template, f"{self.name}_{case}", {**self.plugin, "STEP": step}, cache=self.cache)
+                    found = _bind(walk_blocks, f"{self.name}_{case}", {**self.plugin, **CASES[case]}, cache=self.cache)
                     self.dispatchers[case] = found
         return found
 
