@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from numbadask.cpu.extremes import HIGH_ONLY, LOW_ONLY, _kept_minmax_loop, minmax_limits
-from numbadask.cpu.walker import BLOCK, read_only
+from numbadask.cpu.walker import BLOCK, readable
 
 
 @numba.njit(nogil=True, cache=True)
@@ -117,11 +117,7 @@ def argminmax(chunk: np.ndarray, axis: int | None, want_max: bool) -> tuple[np.n
     # array: a view, where the flattened chunk would be a copy), then combined.
     by_rows = axis is None and chunk.ndim > 1 and not chunk.flags.c_contiguous
     rows = chunk.reshape(-1, chunk.shape[-1]) if by_rows else rows_view(chunk, axis)
-    if rows.dtype == np.bool_:
-        rows = rows.view(np.uint8)
-    elif rows.dtype == np.float16:
-        rows = rows.astype(np.float32)
-    rows = read_only(rows)  # one Numba type for writable and read-only chunks
+    rows = readable(rows)
     m = rows.shape[0]
     value = np.empty(m, dtype=rows.dtype)
     index = np.empty(m, dtype=np.int64)

@@ -346,19 +346,6 @@ def module_source(k: int, p: int, identity: tuple[float, ...], skipna: bool, n: 
     )
 
 
-def _cpu_buffer(buf: np.ndarray) -> np.ndarray:
-    """A buffer in a dtype Numba's CPU target reads, read-only (as
-    :func:`numbadask.cpu.walker.walk_buffer`: one compiled kernel whatever the chunks' flags)."""
-    if buf.dtype == np.bool_:
-        buf = buf.view(np.uint8)
-    elif buf.dtype == np.float16:
-        buf = buf.astype(np.float32)
-    else:
-        buf = buf.view()
-    buf.flags.writeable = False
-    return buf
-
-
 def _write_once(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` unless it is there: through a temporary file and an
     atomic rename, so a reader never sees half a file (several processes may write
@@ -442,5 +429,5 @@ class CpuKernels:
         """The states of aligned NumPy blocks of the ``n`` arrays, as :meth:`reduce`."""
         out = np.empty((len(self.identity), walk.out_size), dtype=np.float64)
         out[:] = np.array(self.identity)[:, None]
-        self._walk(*map(_cpu_buffer, walk.bufs), walk.bases, walk.sizes, walk.strides, walk.out_strides, out, params)
+        self._walk(*map(walker.readable, walk.bufs), walk.bases, walk.sizes, walk.strides, walk.out_strides, out, params)
         return out.reshape((len(self.identity), *walk.out_shape))

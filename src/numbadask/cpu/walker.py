@@ -326,32 +326,32 @@ def instantiate(
 
 
 def walk_buffer(w: Walk) -> np.ndarray:
-    """The walk's buffer in a dtype Numba's CPU target can read (bool as uint8), and
-    always read-only (see :func:`read_only`)."""
-    buf = w.buf
-    if buf.dtype == np.bool_:
-        buf = buf.view(np.uint8)
-    elif buf.dtype == np.float16:
-        # Numba's CPU target has no float16 arithmetic; float16 chunks are rare and
-        # small, so they are widened (the one case with a temporary).
-        buf = buf.astype(np.float32)
-    return read_only(buf)
+    """The walk's buffer as the kernels read it (:func:`readable`)."""
+    return readable(w.buf)
 
 
-def read_only(a: np.ndarray) -> np.ndarray:
-    """``a``, or a read-only view of it: the kernels only read their input, and Numba
-    types a read-only array (a memmap of a ``.npy`` file opened for reading, a chunk
-    Dask shares) apart from a writable one and compiles every kernel once per kind.
-    One kind, one compile: the warm-up that ``numbadask stats`` runs on a small
-    writable array then compiles what a memmapped source uses, and so does
-    ``numbadask warm``.
+def readable(a: np.ndarray) -> np.ndarray:
+    """``a`` as every CPU kernel reads its input: in a dtype Numba's CPU target reads
+    (bool as uint8; float16, which it has no arithmetic for, widened to float32: float16
+    chunks are rare and small, the one case with a temporary), and read-only.
+
+    Read-only because Numba types a read-only array (a memmap of a ``.npy`` file opened
+    for reading, a chunk Dask shares) apart from a writable one and compiles every
+    kernel once per kind; the kernels only read.  One kind, one compile: the warm-up
+    that ``numbadask stats`` runs on a small writable array then compiles what a
+    memmapped source uses, and so does ``numbadask warm``.
 
     Examples
     --------
-    >>> a = np.zeros(3)
-    >>> read_only(a).flags.writeable, a.flags.writeable
-    (False, True)
+    >>> a = np.zeros(3, dtype=bool)
+    >>> r = readable(a)
+    >>> r.dtype, r.flags.writeable, a.flags.writeable
+    (dtype('uint8'), False, True)
     """
+    if a.dtype == np.bool_:
+        a = a.view(np.uint8)
+    elif a.dtype == np.float16:
+        a = a.astype(np.float32)
     if a.flags.writeable:
         a = a.view()
         a.flags.writeable = False

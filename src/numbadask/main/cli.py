@@ -336,14 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     warm = commands.add_parser("warm", parents=[common], help="compile the CPU kernels ahead of time (an image build, every worker)")
-    checked = {
-        "dtypes": _usage_checked(lambda t: _module("warm").parse_dtypes(t)),
-        "functions": _usage_checked(lambda t: _module("warm").parse_names(t, _module("warm").FUNCTIONS, "function")),
-        "layouts": _usage_checked(lambda t: _module("warm").parse_names(t, _module("warm").LAYOUTS, "layout")),
-    }
-    warm.add_argument("--dtypes", type=checked["dtypes"], help="comma-separated NumPy dtypes (default: float64,float32,int64,int32,bool)")
-    warm.add_argument("--functions", type=checked["functions"], help="comma-separated: the --stats names and moments (default: all)")
-    warm.add_argument("--layouts", type=checked["layouts"], help="comma-separated chunk layouts: contiguous, squares, strided, broadcast (default: all)")
+    names = lambda what, allowed: _usage_checked(lambda t: _module("warm").parse_names(t, getattr(_module("warm"), allowed), what))  # noqa: E731
+    warm.add_argument("--dtypes", type=_usage_checked(lambda t: _module("warm").parse_dtypes(t)), help="comma-separated NumPy dtypes (default: float64,float32,int64,int32,bool)")
+    warm.add_argument("--functions", type=names("function", "FUNCTIONS"), help="comma-separated: the --stats names and moments (default: all)")
+    warm.add_argument("--layouts", type=names("layout", "LAYOUTS"), help="comma-separated chunk layouts: contiguous, squares, strided, broadcast (default: all)")
     warm.add_argument("--scheduler", type=_address, help="tcp://HOST:PORT: compile on every worker of that Dask scheduler instead of here")
     warm.add_argument("--json", action="store_true", help="print the report as JSON on stdout, and nothing else")
     warm.set_defaults(func=cmd_warm)

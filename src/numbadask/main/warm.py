@@ -38,6 +38,7 @@ import numpy as np
 from numba.core import event
 
 from numbadask.cpu import notice
+from numbadask.main.warmup import chunked
 from numbadask.reductions.registry import REGISTRY, function
 
 #: The dtypes compiled when none are named: the common float, integer and bool inputs.
@@ -128,7 +129,7 @@ def parse_dtypes(text: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def sample_arrays(dtype: str, layouts: Iterable[str] = LAYOUTS) -> dict[str, Any]:
     """Small Dask arrays of ``dtype`` whose chunks have each layout of :data:`LAYOUTS`
-    (made by ``map_blocks``, so the layout does not depend on how Dask slices).
+    (:func:`numbadask.main.warmup.chunked`: views, or contiguous copies, of the array).
 
     Examples
     --------
@@ -136,22 +137,19 @@ def sample_arrays(dtype: str, layouts: Iterable[str] = LAYOUTS) -> dict[str, Any
     >>> x.shape, x.dtype, x.chunks
     ((8, 4), dtype('float32'), ((4, 4), (4,)))
     """
-    import dask.array as da
-
     dt = np.dtype(dtype)
     values = (np.arange(8 * 16) % 7).reshape(8, 16)
     wide = (values % 2 == 0) if dt == np.bool_ else values.astype(dt)
-    rows = da.from_array(wide, chunks=(4, 16))
     make = {
         # (4, 8) C-contiguous chunks: one contiguous run per chunk; columns over axis 0.
-        "contiguous": lambda: rows.map_blocks(lambda b: np.ascontiguousarray(b[:, :8]), chunks=((4, 4), (8,))),
+        "contiguous": lambda: chunked(wide[:, :8], (4, 8), copy=True),
         # (4, 4) views of (4, 16) rows, as square chunks of a C-ordered array are:
         # four rows read side by side (the 4-row tile).
-        "squares": lambda: rows.map_blocks(lambda b: b[:, :4], chunks=((4, 4), (4,))),
+        "squares": lambda: chunked(wide[:, :4], (4, 4)),
         # a step of 2 along the rows: strided rows, and columns folded across.
-        "strided": lambda: rows.map_blocks(lambda b: b[:, ::2], chunks=((4, 4), (8,))),
+        "strided": lambda: chunked(wide[:, ::2], (4, 8)),
         # stride 0 everywhere, as da.ones and da.full make them.
-        "broadcast": lambda: rows.map_blocks(lambda b: np.broadcast_to(b[0, 0], (4, 8)), chunks=((4, 4), (8,))),
+        "broadcast": lambda: chunked(np.broadcast_to(wide[0, 0], (8, 8)), (4, 8)),
     }
     return {name: make[name]() for name in layouts}
 

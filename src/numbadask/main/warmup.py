@@ -50,8 +50,7 @@ def tiny_chunks(chunks: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
 @dataclass(frozen=True, eq=False)
 class _Blocks:
     """An array whose blocks are views of it, with its strides (``copy=False``), or
-    C-contiguous copies of those views (``copy=True``).  Dask's ``from_array`` of a
-    NumPy array would hand copies in C order only."""
+    C-contiguous copies of those views (``copy=True``)."""
 
     array: Any
     copy: bool = False
@@ -71,6 +70,22 @@ class _Blocks:
     def __getitem__(self, key: Any) -> Any:
         block = self.array[key]
         return block.copy(order="C") if self.copy else block
+
+
+def chunked(array: Any, chunks: Any, copy: bool = False) -> Any:
+    """``array`` (NumPy or CuPy) as a Dask array whose chunks are views of it, with its
+    strides, or (``copy``) C-contiguous copies of them.  ``dask.array.from_array`` of a
+    NumPy array would hand C-ordered copies only, losing the layouts a warm-up is for.
+
+    Examples
+    --------
+    >>> row_stride = lambda x: int(x.map_blocks(lambda b: np.full((1, 1), b.strides[0]), chunks=(1, 1)).compute()[0, 0])
+    >>> row_stride(chunked(np.ones((4, 6)), (2, 3))), row_stride(chunked(np.ones((4, 6)), (2, 3), copy=True))
+    (48, 24)
+    """
+    import dask.array as da
+
+    return da.from_array(_Blocks(array, copy), chunks=chunks, asarray=False, meta=array[(slice(0, 0),) * array.ndim])
 
 
 def _views_are_contiguous(array: np.ndarray, chunks: tuple[tuple[int, ...], ...]) -> bool:
@@ -96,19 +111,17 @@ def compile_kernels(dtype: str, chunks: Sequence[Sequence[int]], on_gpu: bool, l
     >>> compile_kernels("float32", ((64, 36), (70,)), False, functools.partial(numbadask.mean, axis=0))
     """
     import dask
-    import dask.array as da
 
     pattern = tiny_chunks(chunks)
     tiny = np.ones(tuple(sum(c) for c in pattern), dtype=dtype, order=order)
     if on_gpu:  # chunks moved to a GPU are contiguous CuPy arrays
         import cupy
 
-        blocks = [_Blocks(cupy.asarray(tiny), copy=True)]
+        arrays = [chunked(cupy.asarray(tiny), pattern, copy=True)]
     else:
-        blocks = [_Blocks(tiny)] + ([] if _views_are_contiguous(tiny, pattern) else [_Blocks(tiny, copy=True)])
-    meta = blocks[0].array[(slice(0, 0),) * tiny.ndim]
+        arrays = [chunked(tiny, pattern)] + ([] if _views_are_contiguous(tiny, pattern) else [chunked(tiny, pattern, copy=True)])
     with warnings.catch_warnings():  # e.g. ddof >= 2 on two elements: not the user's data
         warnings.simplefilter("ignore")
-        for b in blocks:
-            results = lazy(da.from_array(b, chunks=pattern, asarray=False, meta=meta))
+        for x in arrays:
+            results = lazy(x)
             dask.compute(*(results.values() if isinstance(results, dict) else [results]), scheduler="sync")
