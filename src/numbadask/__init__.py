@@ -19,6 +19,7 @@ from numbadask.reductions.comoments import ComomentsResult, ProductMeans, comome
 from numbadask.reductions.weighted import average
 from numbadask.reductions.custom import CustomReduction, reduction
 from numbadask.reductions.extremes import max, min, nanmax, nanmin, ptp
+from numbadask.reductions.groupby import groupby_reduce
 from numbadask.reductions.indices import argmax, argmin, nanargmax, nanargmin
 from numbadask.reductions.sums import count, mean, nanmean, nansum, sum
 from numbadask.reductions.variances import MomentsResult, moments, nanstd, nanvar, std, var
@@ -36,6 +37,7 @@ __all__ = [
     "GPUUnavailableError",
     "MomentsResult",
     "ProductMeans",
+    "groupby_reduce",
     "__version__",
     "accelerate",
     "argmax",

@@ -45,7 +45,8 @@ def _finalize(value_of: Callable[[MinMax], Any], operation: str) -> Callable[...
     reduction over an empty axis, naming NumPy's ``operation``."""
 
     def finalize(state: MinMax, result_dtype: np.dtype, skipna: bool) -> Any:
-        if state.count == 0:
+        empty = state.count == 0  # an int; an array of counts per group in grouped states
+        if bool(empty.any() if hasattr(empty, "any") else empty):
             raise ValueError(f"zero-size array to reduction operation {operation} which has no identity")
         value = value_of(state)
         if state.lo.dtype.kind != "f":
