@@ -51,6 +51,46 @@ class Walk(_Outputs):
     out_shape: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class RunsWalk(Walk):
+    """The walk of a grouped chunk (:func:`plan_runs`): run ``r`` is the chunk with
+    ``rows[r]`` positions along walk axis ``run_axis`` from element ``bases[r]``, its
+    outputs from ``out_bases[r]`` on (its group's block of ``out_shape``, whose first
+    axis is the groups)."""
+
+    bases: np.ndarray = None  # type: ignore[assignment]
+    rows: np.ndarray = None  # type: ignore[assignment]
+    out_bases: np.ndarray = None  # type: ignore[assignment]
+    run_axis: int = 0
+
+
+def plan_runs(chunk: Any, axis: int, starts: np.ndarray, stops: np.ndarray, slots: np.ndarray, groups: int) -> RunsWalk | None:
+    """The walk of ``chunk`` reduced over ``axis`` in runs: positions
+    ``starts[r]:stops[r]`` along ``axis`` into group ``slots[r]`` of ``groups``; the
+    outputs are ``(groups, *keepdims shape)``.  None where one walk cannot (the axis
+    of length 1 or reversed): the runs are then reduced one by one.
+
+    Examples
+    --------
+    >>> x = np.arange(12.0).reshape(6, 2)
+    >>> w = plan_runs(x, 0, np.array([0, 2, 5]), np.array([2, 5, 6]), np.array([1, 0, 1]), 2)
+    >>> w.bases.tolist(), w.rows.tolist(), w.out_bases.tolist(), w.out_shape
+    ([0, 4, 10], [2, 3, 1], [2, 0, 2], (2, 1, 2))
+    """
+    if chunk.shape[axis] < 2 or chunk.strides[axis] < 0 or any(s < 0 for s in chunk.strides):
+        return None
+    w = plan_walk(chunk, (axis,), reduced_inward=True)
+    reduced = np.flatnonzero(w.out_strides == 0)
+    if reduced.size != 1 or w.sizes[reduced[0]] != chunk.shape[axis]:
+        return None
+    d = int(reduced[0])
+    step = int(w.strides[d])
+    bases = (w.base + np.asarray(starts, dtype=np.int64) * step).astype(np.int64)
+    out_bases = np.asarray(slots, dtype=np.int64) * w.out_size
+    rows = (np.asarray(stops) - np.asarray(starts)).astype(np.int64)
+    return RunsWalk(w.buf, w.base, w.sizes, w.strides, w.out_strides, (groups, *w.out_shape), bases, rows, out_bases, d)
+
+
 def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 

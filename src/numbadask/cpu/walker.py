@@ -46,7 +46,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from numbadask.cpu.layout import Walk
+from numbadask.cpu.layout import RunsWalk, Walk
 
 #: Elements one block loop call reads before the state is updated: short enough for a
 #: compensated or two-level sum to keep its error small, long enough to vectorize.
@@ -100,18 +100,18 @@ def advance(index, sizes, strides, out_strides, outer, offset, out_offset):
 TILES, COLUMNS, ROWS, ACROSS = 0, 1, 2, 3
 
 
-def walk_blocks(buf, base, sizes, strides, out_strides, state, params, index):
-    """Every block of the outer axes in turn, folding its innermost axis or two:
-    ``TILES``, the two innermost reduced and rows contiguous (four rows at a time);
-    ``COLUMNS``, the innermost kept and contiguous, the next reduced (rows folded
-    across); ``ROWS``, the innermost reduced (one row per visit); ``ACROSS``, the
-    innermost kept (element ``j`` of a row goes to output ``o + j*out_step``)."""
+def visit_blocks(buf, base, o, sizes, strides, out_strides, state, params, index):
+    """Every block of the outer axes in turn, folding its innermost axis or two into
+    the outputs from ``o`` on: ``TILES``, the two innermost reduced and rows contiguous
+    (four rows at a time); ``COLUMNS``, the innermost kept and contiguous, the next
+    reduced (rows folded across); ``ROWS``, the innermost reduced (one row per visit);
+    ``ACROSS``, the innermost kept (element ``j`` of a row goes to output ``o +
+    j*out_step``).  The odometer ``index`` ends as it started, at zeros."""
     k = sizes.size
     n = sizes[k - 1]
     step = strides[k - 1]
     outer = k - 2 if FOLD <= COLUMNS else k - 1  # noqa: F821
     offset = base
-    o = base - base
     for _ in range(visits(sizes, outer)):
         if FOLD == TILES:  # noqa: F821
             rows, row_stride = sizes[k - 2], strides[k - 2]
@@ -136,6 +136,22 @@ def walk_blocks(buf, base, sizes, strides, out_strides, state, params, index):
         else:
             fold_row(state, o, buf, offset, n, step, params)  # noqa: F821
         offset, o = advance(index, sizes, strides, out_strides, outer, offset, o)
+
+
+def walk_blocks(buf, base, sizes, strides, out_strides, state, params, index):
+    """The chunk's walk: every block (:func:`visit_blocks`), then ``finish``."""
+    visit_blocks(buf, base, base - base, sizes, strides, out_strides, state, params, index)  # noqa: F821
+    finish(state)  # noqa: F821
+
+
+def walk_runs(buf, bases, rows, out_bases, run_axis, sizes, strides, out_strides, state, params, index):
+    """A grouped chunk's walk: run ``r`` is the chunk with ``rows[r]`` positions along
+    its walk axis ``run_axis`` from element ``bases[r]``, folded into the outputs from
+    ``out_bases[r]`` (its group's), in order; then ``finish`` once.  Runs of one group
+    add to one state as one chunk's rows would (the compensation is added at the end)."""
+    for r in range(bases.size):
+        sizes[run_axis] = rows[r]
+        visit_blocks(buf, bases[r], out_bases[r], sizes, strides, out_strides, state, params, index)  # noqa: F821
     finish(state)  # noqa: F821
 
 
@@ -261,21 +277,31 @@ class Walker:
     def __repr__(self) -> str:
         return f"<Walker {self.name}: {', '.join(self.dispatchers) or 'nothing compiled yet'}>"
 
-    def dispatcher(self, case: str) -> Any:
-        """The Numba dispatcher of one case of :data:`CASES`, made once (under a lock:
-        two Dask threads must not make, and compile, two of them)."""
-        found = self.dispatchers.get(case)
+    def dispatcher(self, case: str, runs: bool = False) -> Any:
+        """The Numba dispatcher of one case of :data:`CASES` (``runs``: of a grouped
+        chunk's runs, :func:`walk_runs`), made once (under a lock: two Dask threads must
+        not make, and compile, two of them)."""
+        key = f"{case}_runs" if runs else case
+        found = self.dispatchers.get(key)
         if found is None:
             with self._lock:
-                found = self.dispatchers.get(case)
+                found = self.dispatchers.get(key)
                 if found is None:
-                    found = _bind(walk_blocks, f"{self.name}_{case}", {**self.plugin, **CASES[case]}, cache=self.cache)
-                    self.dispatchers[case] = found
+                    names = {**self.plugin, **CASES[case]}
+                    visit = _bind(visit_blocks, f"{self.name}_{case}_visit", names, inline="always")
+                    found = _bind(walk_runs if runs else walk_blocks, f"{self.name}_{key}", {**names, "visit_blocks": visit}, cache=self.cache)
+                    self.dispatchers[key] = found
         return found
 
     def __call__(self, buf: Any, base: int, sizes: np.ndarray, strides: np.ndarray, out_strides: np.ndarray, state: tuple, params: tuple) -> None:
         index = np.zeros(sizes.size, dtype=np.int64)
         self.dispatcher(walk_case(sizes, strides, out_strides))(buf, base, sizes, strides, out_strides, state, params, index)
+
+    def runs(self, buf: Any, w: RunsWalk, state: tuple, params: tuple) -> None:
+        """The walk of a grouped chunk's runs (:func:`walk_runs`)."""
+        index = np.zeros(w.sizes.size, dtype=np.int64)
+        walk = self.dispatcher(walk_case(w.sizes, w.strides, w.out_strides), runs=True)
+        walk(buf, w.bases, w.rows, w.out_bases, w.run_axis, w.sizes.copy(), w.strides, w.out_strides, state, params, index)
 
 
 def instantiate(
@@ -361,5 +387,8 @@ def readable(a: np.ndarray) -> np.ndarray:
 def run(walker: Any, w: Walk, state: tuple, params: tuple = ()) -> tuple:
     """``walker`` over ``w`` into the flat ``state`` arrays; returns them in the walk's
     keepdims shape."""
-    walker(walk_buffer(w), w.base, w.sizes, w.strides, w.out_strides, state, params)
+    if isinstance(w, RunsWalk):
+        walker.runs(walk_buffer(w), w, state, params)
+    else:
+        walker(walk_buffer(w), w.base, w.sizes, w.strides, w.out_strides, state, params)
     return tuple(a.reshape(w.out_shape) for a in state)

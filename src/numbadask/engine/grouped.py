@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from numbadask.cpu.layout import plan_runs
 from numbadask.engine import definition, dispatch
 
 
@@ -43,8 +44,9 @@ class RunTable(NamedTuple):
     order: np.ndarray | None
 
 
-#: More runs than this per position gathers the chunk into one run per group: each
-#: run costs a kernel call (~20-50 us), a gather one copy of the chunk.
+#: More runs than this per position, and more than two per group, gathers the chunk
+#: into one run per group: each run costs a kernel call (~20-50 us), a gather one copy
+#: of the chunk.
 RUNS_PER_POSITION = 1 / 16
 
 
@@ -56,7 +58,7 @@ def run_table(codes: np.ndarray, keep: np.ndarray | None = None) -> RunTable:
     --------
     >>> t = run_table(np.array([2, 2, -1, 0, 0, 2]))
     >>> t.groups.tolist(), t.slots.tolist(), t.starts.tolist(), t.stops.tolist(), t.order
-    ([0, 2], [2, 0, 1], [0, 3, 5], [2, 5, 6], None)
+    ([0, 2], [1, 0, 1], [0, 3, 5], [2, 5, 6], None)
     """
     codes = np.asarray(codes, dtype=np.int64).ravel()
     wanted = codes >= 0 if keep is None else np.isin(codes, keep)
@@ -68,7 +70,7 @@ def run_table(codes: np.ndarray, keep: np.ndarray | None = None) -> RunTable:
     first = wanted[starts] if codes.size else np.zeros(0, dtype=bool)
     starts, stops = starts[first], stops[first]
     order = None
-    if starts.size > max(8, codes.size * RUNS_PER_POSITION):
+    if starts.size > max(8, codes.size * RUNS_PER_POSITION) and starts.size > 2 * np.unique(codes[starts]).size:
         order = np.flatnonzero(wanted)
         order = order[np.argsort(codes[order], kind="stable")]
         sorted_codes = codes[order]
@@ -86,39 +88,11 @@ def run_table(codes: np.ndarray, keep: np.ndarray | None = None) -> RunTable:
 
 class GroupedState(NamedTuple):
     """The partial states of some groups: ``groups`` (sorted global ids) and, per
-    reduction, its state with a last axis of ``len(groups)`` (see the module
-    docstring)."""
+    reduction, a list of its ordinary states (keepdims shape), one per group: merged
+    group by group, never copied into a block of all groups."""
 
     groups: np.ndarray
-    states: tuple
-
-
-def _fields(state: Any) -> tuple:
-    return tuple(state) if isinstance(state, tuple) else (state,)
-
-
-def _rebuild(like: Any, fields: Sequence[Any]) -> Any:
-    return type(like)(*fields) if isinstance(like, tuple) else fields[0]
-
-
-def _as_arrays(state: Any, xp: Any, ndim: int) -> Any:
-    """A run's state with its plain-number fields (a count every position shares) as
-    arrays of ones but the last axis, so they stack and broadcast like the others."""
-    return _rebuild(state, [xp.full((1,) * ndim, f) if isinstance(f, (int, float, np.number)) and not isinstance(f, (bool, np.bool_)) else f for f in _fields(state)])
-
-
-def _concat(states: Sequence[Any], xp: Any) -> Any:
-    """States side by side along their last (group) axis."""
-    first = states[0]
-    if len(states) == 1:
-        return first
-    columns = zip(*(_fields(s) for s in states))
-    return _rebuild(first, [xp.concatenate(c, axis=-1) if hasattr(c[0], "shape") else c[0] for c in columns])
-
-
-def _take(state: Any, index: np.ndarray, xp: Any) -> Any:
-    """The groups at ``index`` of a state (along its last axis)."""
-    return _rebuild(state, [xp.take(f, xp.asarray(index), axis=-1) if hasattr(f, "shape") else f for f in _fields(state)])
+    states: tuple[list[Any], ...]
 
 
 def grouped_chunk(
@@ -140,58 +114,67 @@ def grouped_chunk(
     if table.order is not None:
         x = xp.take(x, xp.asarray(table.order), axis=-1)
     axis = x.ndim - 1
+    if backend == "cpu" and x.size:
+        walk = plan_runs(x, axis, table.starts, table.stops, table.slots, table.groups.size)
+        walk_kernels = [getattr(r.kernel(x.dtype).cpu, "walk_kernel", None) for r in reductions]
+        if walk is not None and all(walk_kernels):
+            rows = np.bincount(table.slots, weights=table.stops - table.starts, minlength=table.groups.size).astype(np.int64).tolist()
+            return GroupedState(table.groups, tuple(_group_states(r, k(walk), x, axis, rows) for r, k in zip(reductions, walk_kernels)))
     per_group: list[list[list[Any]]] = [[[] for _ in table.groups] for _ in reductions]
     for slot, start, stop in zip(table.slots.tolist(), table.starts.tolist(), table.stops.tolist()):
         run = x[..., start:stop]
         for states, r in zip(per_group, reductions):
-            states[slot].append(_as_arrays(definition.chunk(run, reduction=r, axes=(axis,), device=backend, params=params), xp, x.ndim))
-    stacked = []
-    for states, r in zip(per_group, reductions):
-        merged = [s[0] if len(s) == 1 else r.merge(s) for s in states]
-        stacked.append(_concat(merged, xp) if merged else None)
-    return GroupedState(table.groups, tuple(stacked))
+            states[slot].append(definition.chunk(run, reduction=r, axes=(axis,), device=backend, params=params))
+    merged = tuple([s[0] if len(s) == 1 else r.merge(s) for s in states] for states, r in zip(per_group, reductions))
+    return GroupedState(table.groups, merged)
 
 
-def _merge_two(a: GroupedState, b: GroupedState, reductions: tuple[definition.Reduction, ...]) -> GroupedState:
-    if a.states[0] is None:
-        return b
-    if b.states[0] is None:
-        return a
-    xp = dispatch.array_module(_fields(a.states[0])[0])
-    if a.groups.size == b.groups.size and np.array_equal(a.groups, b.groups):
-        return GroupedState(a.groups, tuple(r.merge([sa, sb]) for r, sa, sb in zip(reductions, a.states, b.states)))
-    _, ia, ib = np.intersect1d(a.groups, b.groups, assume_unique=True, return_indices=True)
-    only_a = np.setdiff1d(np.arange(a.groups.size), ia)
-    only_b = np.setdiff1d(np.arange(b.groups.size), ib)
-    groups = np.concatenate((a.groups[only_a], b.groups[only_b], a.groups[ia]))
-    order = np.argsort(groups, kind="stable")
+class _Rows(NamedTuple):
+    """What a reduction's ``state`` reads of a chunk: a group's rows' shape."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def _group_states(r: definition.Reduction, outputs: Any, x: Any, axis: int, rows: list[int]) -> list[Any]:
+    """Per group, ``r``'s state from the outputs of one walk of every run (their first
+    axis is the groups), as if that group's rows were a chunk of their own."""
+    several = isinstance(outputs, tuple)
     states = []
-    for r, sa, sb in zip(reductions, a.states, b.states):
-        parts = [_take(sa, only_a, xp), _take(sb, only_b, xp)]
-        if ia.size:
-            parts.append(r.merge([_take(sa, ia, xp), _take(sb, ib, xp)]))
-        states.append(_take(_concat(parts, xp), order, xp))
-    return GroupedState(groups[order], tuple(states))
+    for g, n in enumerate(rows):
+        part = tuple(a[g] for a in outputs) if several else outputs[g]
+        shape = x.shape[:axis] + (n,) + x.shape[axis + 1 :]
+        states.append(r.state(part, _Rows(shape, x.dtype), (axis,), definition.Where(None, shape)))
+    return states
 
 
 def merge(states: Sequence[GroupedState], reductions: tuple[definition.Reduction, ...]) -> GroupedState:
-    """Merge grouped states in order: a group's states merge as its reduction merges
-    them, groups held by one state only are carried over.
+    """Merge grouped states: each group's states, in the order given, as its reduction
+    merges them; a group one state holds is carried over as it is.
 
     Examples
     --------
     >>> from numbadask.reductions.registry import REGISTRY
     >>> from numbadask.reductions.states import SumCount
-    >>> a = GroupedState(np.array([0, 2]), (SumCount(np.array([1.0, 2.0]), np.array([1, 1])),))
-    >>> b = GroupedState(np.array([2, 5]), (SumCount(np.array([3.0, 4.0]), np.array([1, 2])),))
+    >>> a = GroupedState(np.array([0, 2]), ([SumCount(np.array([1.0]), 1), SumCount(np.array([2.0]), 1)],))
+    >>> b = GroupedState(np.array([2, 5]), ([SumCount(np.array([3.0]), 1), SumCount(np.array([4.0]), 2)],))
     >>> m = merge([a, b], (REGISTRY["sum"],))
-    >>> m.groups.tolist(), m.states[0].total.tolist(), m.states[0].count.tolist()
-    ([0, 2, 5], [1.0, 5.0, 4.0], [1, 2, 2])
+    >>> m.groups.tolist(), [s.total.tolist() + [s.count] for s in m.states[0]]
+    ([0, 2, 5], [[1.0, 1], [5.0, 2], [4.0, 2]])
     """
-    merged = states[0]
-    for other in states[1:]:
-        merged = _merge_two(merged, other, reductions)
-    return merged
+    states = [s for s in states if s.groups.size]
+    if len(states) <= 1:
+        return states[0] if states else GroupedState(np.zeros(0, dtype=np.int64), tuple([] for _ in reductions))
+    groups = np.unique(np.concatenate([s.groups for s in states]))
+    holders: list[list[tuple[int, int]]] = [[] for _ in groups]
+    for i, s in enumerate(states):
+        for j, position in enumerate(np.searchsorted(groups, s.groups).tolist()):
+            holders[position].append((i, j))
+    merged = tuple(
+        [states[h[0][0]].states[k][h[0][1]] if len(h) == 1 else r.merge([states[i].states[k][j] for i, j in h]) for h in holders]
+        for k, r in enumerate(reductions)
+    )
+    return GroupedState(groups, merged)
 
 
 def finish(
@@ -216,28 +199,29 @@ def finish(
         import cupy as xp  # noqa: F811 (the result goes back to the chunks' device)
     out = xp.empty(lead_shape + (groups.size,), dtype=result_dtype)
     present = np.zeros(groups.size, dtype=bool)
-    if state.states[0] is not None and state.groups.size:
-        position = np.searchsorted(groups, state.groups)
-        inside = (position < groups.size) & (groups[np.minimum(position, groups.size - 1)] == state.groups)
-        present[position[inside]] = True
-        out[..., xp.asarray(position[inside])] = _values(state, finalizers, result_dtype, lead_shape, fill_value, min_count, xp)[..., xp.asarray(np.flatnonzero(inside))]
+    position = np.searchsorted(groups, state.groups)
+    with warnings.catch_warnings():
+        for message in definition.EMPTY_SLICE_WARNINGS:
+            warnings.filterwarnings("ignore", message, RuntimeWarning)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j, (p, g) in enumerate(zip(position.tolist(), state.groups.tolist())):
+                if p < groups.size and groups[p] == g:
+                    present[p] = True
+                    counts = finalizers[1](state.states[1][j], np.dtype(np.int64)) if min_count > 0 else None
+                    out[..., p] = _value(finalizers[0](state.states[0][j], result_dtype), counts, result_dtype, lead_shape, fill_value, min_count, xp)
     if not present.all():
         out[..., xp.asarray(np.flatnonzero(~present))] = empty_fill
     return out
 
 
-def _values(state: GroupedState, finalizers: tuple[Any, ...], result_dtype: np.dtype, lead_shape: tuple[int, ...], fill_value: Any, min_count: int, xp: Any) -> Any:
-    """The finished values of the groups ``state`` holds (see :func:`finish`)."""
-    with warnings.catch_warnings():
-        for message in definition.EMPTY_SLICE_WARNINGS:
-            warnings.filterwarnings("ignore", message, RuntimeWarning)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values = finalizers[0](state.states[0], result_dtype)
-    values = xp.broadcast_to(xp.asarray(values), lead_shape + (state.groups.size,))
-    if min_count > 0:
-        too_few = xp.broadcast_to(xp.asarray(finalizers[1](state.states[1], np.dtype(np.int64))), values.shape) < min_count
+def _value(value: Any, counts: Any, result_dtype: np.dtype, lead_shape: tuple[int, ...], fill_value: Any, min_count: int, xp: Any) -> Any:
+    """One group's finished value (keepdims shape, the group axis last) over the kept
+    positions, with ``fill_value`` where ``counts`` (non-NaN values) < ``min_count``."""
+    value = xp.broadcast_to(xp.asarray(value), lead_shape + (1,))[..., 0]
+    if counts is not None:
+        too_few = xp.broadcast_to(xp.asarray(counts), lead_shape + (1,))[..., 0] < min_count
         if bool(too_few.any()):
             if fill_value is None:
                 raise ValueError(f"groups with fewer than min_count={min_count} values need a fill_value (flox's rule): pass fill_value=")
-            values = xp.where(too_few, xp.asarray(fill_value).astype(result_dtype), values)
-    return values.astype(result_dtype, copy=False)
+            value = xp.where(too_few, xp.asarray(fill_value).astype(result_dtype), value)
+    return value

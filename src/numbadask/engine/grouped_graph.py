@@ -169,5 +169,5 @@ def grouped_reduction(
 def _finish_merged(merge: Callable[[list], Any], finish: Callable[..., Any], states: list) -> Any:
     """The last task of a cohort: merge its last states (none: the cohort's groups hold
     no values) and finish its block."""
-    state = merge(states) if states else grouped.GroupedState(np.zeros(0, dtype=np.int64), (None,))
+    state = merge(states) if states else grouped.GroupedState(np.zeros(0, dtype=np.int64), ())
     return finish(state)

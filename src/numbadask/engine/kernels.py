@@ -86,6 +86,7 @@ def on_walk(kernel: Callable[[Walk], Any]) -> Implementation:
         return kernel(plan_walk(x, axes, reduced_inward=True))
 
     run.__name__ = kernel.__name__
+    run.walk_kernel = kernel  # type: ignore[attr-defined]  (a grouped chunk's runs walk it: numbadask.engine.grouped)
     return run
 
 

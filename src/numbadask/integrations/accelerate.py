@@ -308,11 +308,61 @@ def _replacements() -> list[tuple[Any, Any, Any, Any]]:
     return plan
 
 
+# --- xarray's grouped reductions: flox's groupby_reduce, as flox.xarray calls it -----
+#
+# xarray's groupby, resample and groupby_bins reductions call ``flox.xarray.xarray_reduce``
+# (imported at call time, when ``use_flox`` is on and flox is installed), which calls the
+# ``groupby_reduce`` of its module's namespace once per variable.  That one name is
+# replaced; flox's own ``flox.core.groupby_reduce`` stays, and numbadask hands it what it
+# has no kernel for.
+
+
+def _grouped_router(original: Any) -> Any:
+    """flox.xarray's ``groupby_reduce``: numbadask's for the calls it takes inside an
+    accelerate() block, flox's for all others."""
+
+    @functools.wraps(original)
+    def route(array: Any, *by: Any, **kwargs: Any) -> Any:
+        from numbadask.reductions import groupby
+
+        if _on() and groupby.leaves_to_flox(array, by, kwargs) is None:
+            with _LOCK:
+                _routed["groupby_reduce"] += 1
+            return groupby.groupby_reduce(array, *by, **kwargs)
+        if _on():
+            with _LOCK:
+                _declined["groupby_reduce"] += 1
+        return original(array, *by, **kwargs)
+
+    route.__numbadask_original__ = original  # type: ignore[attr-defined]
+    return route
+
+
+def _flox_namespace() -> Any:
+    """``flox.xarray`` where xarray would use it: flox installed and xarray imported
+    (so an accelerate() opened before ``import xarray`` leaves xarray's groupby alone)."""
+    import importlib.util
+    import sys
+
+    if "xarray" not in sys.modules or importlib.util.find_spec("flox") is None:
+        return None
+    import flox.xarray
+
+    return flox.xarray
+
+
 def _install() -> None:
     from numbadask.engine.handoff import remember_dask_functions
 
     # numbadask's hand-offs must reach dask's own functions, not these routers.
     remember_dask_functions()
+    flox_xarray = _flox_namespace()
+    if flox_xarray is not None:
+        original = flox_xarray.groupby_reduce
+        if not hasattr(original, "__numbadask_original__"):
+            router = _grouped_router(original)
+            _saved.append((flox_xarray, "groupby_reduce", original, router))
+            flox_xarray.groupby_reduce = router
     for space, key, original, router in _replacements():
         if isinstance(space, dict):
             if space.get(key) is original:

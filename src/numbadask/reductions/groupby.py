@@ -146,6 +146,25 @@ def _handled(array: Any, bys: Sequence[Any], func: Any, axis: Any, engine: Any, 
     return None
 
 
+def leaves_to_flox(array: Any, by: Sequence[Any], kwargs: dict) -> str | None:
+    """Why :func:`groupby_reduce` would hand ``groupby_reduce(array, *by, **kwargs)`` to
+    flox (None: numbadask computes it), as ``numbadask.accelerate()`` asks.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> leaves_to_flox(da.ones(4, chunks=2), [np.arange(4)], {"func": "mean"}) is None
+    True
+    >>> leaves_to_flox(da.ones(4, chunks=2), [np.arange(4)], {"func": "median"})[:21]
+    "func='median' has no"
+    """
+    bys = tuple(np.asarray(b) if not hasattr(b, "dask") else b for b in by)
+    if not bys or not hasattr(array, "dtype"):
+        return "no labels, or no array"
+    get = kwargs.get
+    return _handled(array, bys, get("func"), get("axis"), get("engine"), get("reindex"), get("sort", True), {"dtype": get("dtype")})
+
+
 def groupby_reduce(
     array: Any,
     *by: Any,
