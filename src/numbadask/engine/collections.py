@@ -137,3 +137,24 @@ def chunks_are_data(x: da.Array) -> bool:
     if first is None:
         return False
     return isinstance(first, DataNode) or not isinstance(first, (GraphNode, tuple))
+
+
+def sources_in_memory(x: da.Array) -> bool:
+    """True when every chunk ``x``'s graph starts from is an array held in the graph
+    (``from_array``, persisted data), whatever elementwise or transposing layers lie
+    between: then holding one of ``x``'s chunks for a later task holds no new memory
+    beyond a view.  Under query planning, only where ``x``'s own chunks are data."""
+    from dask.highlevelgraph import MaterializedLayer
+
+    if expr_backed(x):
+        return chunks_in_memory(x)
+    roots = [name for name, deps in x.dask.dependencies.items() if not deps]
+    for name in roots:
+        layer = x.dask.layers[name]
+        if not isinstance(layer, MaterializedLayer):
+            return False
+        for value in layer.values():
+            value = value.value if isinstance(value, DataNode) else value
+            if isinstance(value, (GraphNode, tuple)) or not hasattr(value, "shape"):
+                return False
+    return bool(roots)

@@ -148,6 +148,30 @@ def _group_states(r: definition.Reduction, outputs: Any, x: Any, axis: int, rows
     return states
 
 
+class Gather(NamedTuple):
+    """What a gathering task takes from each of its chunks: the positions ``rows[i]``
+    along the grouped axis of chunk ``i``, to be put at ``places[i]`` of a buffer of
+    ``size`` positions ordered by group (``table``: one run per group)."""
+
+    rows: tuple[np.ndarray, ...]
+    places: tuple[np.ndarray, ...]
+    size: int
+    table: RunTable
+
+
+def gathered_chunk(*blocks: Any, gather: Gather, chunk: Any) -> GroupedState:
+    """The :class:`GroupedState` of some groups' rows gathered from ``blocks`` (their
+    last axis grouped) into one buffer, ordered by group, the grouped axis outermost in
+    memory: each group is then one run of rows ``chunk`` folds side by side, instead of
+    one row per chunk into a state much larger than the row (a day-of-year mean)."""
+    xp = dispatch.array_module(blocks[0])
+    lead = blocks[0].shape[:-1]
+    buffer = xp.empty((gather.size, *lead), dtype=blocks[0].dtype)
+    for block, rows, places in zip(blocks, gather.rows, gather.places):
+        buffer[xp.asarray(places)] = xp.moveaxis(block, -1, 0)[xp.asarray(rows)]
+    return chunk(xp.moveaxis(buffer, 0, -1), table=gather.table)
+
+
 def merge(states: Sequence[GroupedState], reductions: tuple[definition.Reduction, ...]) -> GroupedState:
     """Merge grouped states: each group's states, in the order given, as its reduction
     merges them; a group one state holds is carried over as it is.

@@ -38,13 +38,13 @@ import numpy as np
 from dask._task_spec import List, Task, TaskRef
 
 from numbadask.engine import grouped
-from numbadask.engine.collections import expr_backed, lowered, lowering_once, new_array
+from numbadask.engine.collections import expr_backed, lowered, lowering_once, new_array, sources_in_memory
 from numbadask.engine.graph import reduce_block
 
 if TYPE_CHECKING:
     import dask.array as da
 
-METHODS = ("map-reduce", "cohorts", "blockwise")
+METHODS = ("map-reduce", "cohorts", "blockwise", "gather")
 
 #: The most bytes a merged state of one cohort may hold per field (float64 per kept
 #: position per group); larger cohorts are cut into slabs of consecutive groups.
@@ -133,9 +133,17 @@ def grouped_reduction(
     slices = _grouped_block_slices(grouped_chunks)
     tables = {b: grouped.run_table(codes[s]) for b, s in slices.items()}
     lead_block = max((math.prod(c) for c in itertools.product(*lead_chunks)), default=1)
-    method, parts = cohorts(method, {b: t.groups for b, t in tables.items()}, ngroups, lead_block)
     label = f"{name} (grouped chunk)"
     graph: dict = {}
+    if method is None and gathers(x, tables, k):
+        method = "gather"
+    if method == "gather":
+        if k != 1:
+            raise ValueError(f"method='gather' groups along one axis; these labels have {k}")
+        parts = gather_slabs(codes, ngroups, x.dtype.itemsize * lead_block)
+        _gather_graph(graph, x, codes, parts, name, token, chunk, finish, label)
+        return _result(graph, x, lead_chunks, parts, name, token, meta)
+    method, parts = cohorts(method, {b: t.groups for b, t in tables.items()}, ngroups, lead_block)
     for lead in itertools.product(*(range(len(c)) for c in lead_chunks)):
         lead_shape = tuple(lead_chunks[a][i] for a, i in enumerate(lead))
         for p, groups in enumerate(parts):
@@ -158,12 +166,84 @@ def grouped_reduction(
                 refs, level = merged, level + 1
             key = (f"{name}-{token}", *lead, p)
             graph[key] = Task(key, _finish_merged, merge, partial(finish, groups=groups, lead_shape=lead_shape), List(*refs))
+    return _result(graph, x, lead_chunks, parts, name, token, meta)
+
+
+def _result(graph: dict, x: da.Array, lead_chunks: tuple, parts: list[np.ndarray], name: str, token: str, meta: Any) -> da.Array:
+    """The result array of the cohorts' blocks ``(name-token, *lead, p)``, its groups
+    put in order where the cohorts interleave them."""
     chunks = (*lead_chunks, tuple(len(g) for g in parts))
     result = new_array(graph, f"{name}-{token}", chunks, meta, [x])
     order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     if not (np.diff(order) > 0).all():
         result = result[..., np.argsort(order, kind="stable")]
     return result
+
+
+#: A chunk's grouped state larger than this many times the chunk (float64 sums,
+#: compensations and counts for a day of float32 data: ~6x) makes the automatic
+#: method gather each group's rows first (:func:`gathers`).
+STATE_GROWTH = 2
+
+#: The most bytes one gathering task copies (the rows of its slab of groups).
+GATHER_BYTES = 32 * 2**20
+
+
+def gathers(x: da.Array, tables: dict, k: int) -> bool:
+    """Whether the automatic method is ``"gather"``: one grouped axis, chunks made from
+    data in memory (gathering needs each chunk in several tasks; a chunk read from
+    storage would be held until the last of them), and chunks' states, about 24 bytes per kept
+    position per group in a chunk, more than :data:`STATE_GROWTH` times the chunks."""
+    if k != 1 or not sources_in_memory(x):
+        return False
+    groups = sum(t.groups.size for t in tables.values())
+    rows = sum(int((t.stops - t.starts).sum()) for t in tables.values())
+    return groups * 24 > STATE_GROWTH * rows * x.dtype.itemsize
+
+
+def gather_slabs(codes: np.ndarray, ngroups: int, row_bytes: int) -> list[np.ndarray]:
+    """Consecutive groups whose rows (``row_bytes`` each) fill at most
+    :data:`GATHER_BYTES`, one slab per gathering task; groups with no rows join the
+    slab before them.
+
+    Examples
+    --------
+    >>> [g.tolist() for g in gather_slabs(np.array([0, 1, 1, 2, 3, 3, 3]), 5, 10 * 2**20)]
+    [[0, 1], [2], [3, 4]]
+    """
+    sizes = np.bincount(codes[codes >= 0], minlength=ngroups) * row_bytes
+    slabs, current, filled = [], [], 0
+    for g, size in enumerate(sizes.tolist()):
+        if current and filled + size > GATHER_BYTES:
+            slabs.append(np.array(current, dtype=np.int64))
+            current, filled = [], 0
+        current.append(g)
+        filled += size
+    if current:
+        slabs.append(np.array(current, dtype=np.int64))
+    return slabs
+
+
+def _gather_graph(graph: dict, x: da.Array, codes: np.ndarray, parts: list[np.ndarray], name: str, token: str, chunk: Callable[..., Any], finish: Callable[..., Any], label: str) -> None:
+    """One task per slab of groups and block of the kept axes: it gathers the slab's
+    rows from the chunks that hold them (:func:`numbadask.engine.grouped.gathered_chunk`)
+    and finishes the slab's block."""
+    lead_chunks, bounds = x.chunks[:-1], np.cumsum((0, *x.chunks[-1]))
+    for p, groups in enumerate(parts):
+        positions = np.flatnonzero(np.isin(codes, groups))
+        positions = positions[np.argsort(codes[positions], kind="stable")]  # by group, in order within each
+        blocks = np.searchsorted(bounds, positions, side="right") - 1
+        used = np.unique(blocks)
+        rows = tuple(positions[blocks == b] - bounds[b] for b in used)
+        places = tuple(np.flatnonzero(blocks == b) for b in used)
+        table = grouped.run_table(codes[positions])
+        gather = grouped.Gather(rows, places, positions.size, table)
+        for lead in itertools.product(*(range(len(c)) for c in lead_chunks)):
+            lead_shape = tuple(lead_chunks[a][i] for a, i in enumerate(lead))
+            key = (f"{name}-{token}", *lead, p)
+            refs = [TaskRef((x.name, *lead, int(b))) for b in used]
+            state = Task(None, reduce_block, partial(grouped.gathered_chunk, gather=gather, chunk=chunk), label, (x.name, *lead, p), *refs)
+            graph[key] = Task(key, partial(finish, groups=groups, lead_shape=lead_shape), state)
 
 
 def _finish_merged(merge: Callable[[list], Any], finish: Callable[..., Any], states: list) -> Any:
