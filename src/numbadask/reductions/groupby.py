@@ -158,9 +158,9 @@ def leaves_to_flox(array: Any, by: Sequence[Any], kwargs: dict) -> str | None:
     >>> leaves_to_flox(da.ones(4, chunks=2), [np.arange(4)], {"func": "median"})[:20]
     "func='median' has no"
     """
-    bys = tuple(np.asarray(b) if not hasattr(b, "dask") else b for b in by)
-    if not bys or not hasattr(array, "dtype"):
+    if not by or not hasattr(array, "dtype"):
         return "no labels, or no array"
+    bys = _labels(array, by)
     get = kwargs.get
     return _handled(array, bys, get("func"), get("axis"), get("engine"), get("reindex"), get("sort", True), {"dtype": get("dtype")})
 
@@ -222,16 +222,39 @@ def groupby_reduce(
     >>> result.compute().round(3).tolist(), groups.tolist()
     ([[1.667, 2.5, 5.0], [7.667, 8.5, 11.0]], [0, 1, 2])
     """
-    bys = tuple(np.asarray(b) if not hasattr(b, "dask") else b for b in by)
-    if not bys:
+    if not by:
         raise TypeError("groupby_reduce needs labels: groupby_reduce(array, by, func=...)")
     if not hasattr(array, "dtype"):
         array = np.asarray(array)
+    bys = _labels(array, by)
     why = _handled(array, bys, func, axis, engine, reindex, sort, {"dtype": dtype})
     if why is not None:
         return _flox(why)(array, *by, func=func, expected_groups=expected_groups, sort=sort, isbin=isbin, axis=axis, fill_value=fill_value,
                           dtype=dtype, min_count=min_count, method=method, engine=engine, reindex=reindex, finalize_kwargs=finalize_kwargs)  # fmt: skip
     return _grouped(array, bys, func, expected_groups, isbin, fill_value, dtype, min_count, method, finalize_kwargs or {}, split_every or 8, device)
+
+
+def _labels(array: Any, by: Sequence[Any]) -> tuple[Any, ...]:
+    """The label arrays as NumPy arrays (Dask ones left as they are), size-1 axes
+    broadcast against the array's trailing axes, as flox does (flox.xarray passes a
+    label of shape (1, n) for an (m, n) array grouped over both axes).
+
+    Examples
+    --------
+    >>> [b.shape for b in _labels(np.zeros((3, 4)), [np.arange(4)[None, :]])]
+    [(3, 4)]
+    """
+    out = []
+    for b in by:
+        if hasattr(b, "dask"):
+            out.append(b)
+            continue
+        b = np.asarray(b)
+        trailing = tuple(array.shape[array.ndim - b.ndim :]) if b.ndim <= array.ndim else None
+        if trailing is not None and b.shape != trailing and all(n in (1, m) for n, m in zip(b.shape, trailing)):
+            b = np.broadcast_to(b, trailing)
+        out.append(b)
+    return tuple(out)
 
 
 def _flox(why: str) -> Any:
