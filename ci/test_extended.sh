@@ -32,6 +32,7 @@ step "query planning" env DASK_ARRAY__QUERY_PLANNING=True HYPOTHESIS_PROFILE=gpu
     tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_accelerate.py
 
 step "dask suite" bash ci/test_dask_suite.sh
+step "xarray suite" bash ci/test_xarray_suite.sh
 step "floors" bash ci/test_floors.sh
 
 echo "=== extended tier: $((SECONDS - start)) s"
