@@ -29,7 +29,7 @@ step "simulator" env NUMBA_ENABLE_CUDASIM=1 HYPOTHESIS_PROFILE=gpu \
 # (tests/cases.py: legacy_dask_only); NumPy stays the reference.
 step "query planning" env DASK_ARRAY__QUERY_PLANNING=True HYPOTHESIS_PROFILE=gpu \
     bash ci/pytest.sh "API tests on Dask's query-planning Arrays" -m "not slow" \
-    tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_accelerate.py
+    tests/test_api.py tests/test_handoff.py tests/test_bad_input.py tests/test_accelerate.py tests/test_groupby.py
 
 step "dask suite" bash ci/test_dask_suite.sh
 step "xarray suite" bash ci/test_xarray_suite.sh

@@ -120,6 +120,7 @@ def grouped_reduction(
     method: str | None,
     split_every: int,
     meta: Any,
+    group_shape: tuple[int, ...] | None = None,
 ) -> da.Array:
     """The grouped reduction of ``x`` over its last ``codes.ndim`` axes labelled by
     ``codes`` (``0..ngroups-1``, -1 for none), as a Dask array of shape
@@ -142,7 +143,7 @@ def grouped_reduction(
             raise ValueError(f"method='gather' groups along one axis; these labels have {k}")
         parts = gather_slabs(codes, ngroups, x.dtype.itemsize * lead_block)
         _gather_graph(graph, x, codes, parts, name, token, chunk, finish, label)
-        return _result(graph, x, lead_chunks, parts, name, token, meta)
+        return _result(graph, x, lead_chunks, parts, name, token, meta, group_shape)
     method, parts = cohorts(method, {b: t.groups for b, t in tables.items()}, ngroups, lead_block)
     for lead in itertools.product(*(range(len(c)) for c in lead_chunks)):
         lead_shape = tuple(lead_chunks[a][i] for a, i in enumerate(lead))
@@ -166,18 +167,36 @@ def grouped_reduction(
                 refs, level = merged, level + 1
             key = (f"{name}-{token}", *lead, p)
             graph[key] = Task(key, _finish_merged, merge, partial(finish, groups=groups, lead_shape=lead_shape), List(*refs))
-    return _result(graph, x, lead_chunks, parts, name, token, meta)
+    return _result(graph, x, lead_chunks, parts, name, token, meta, group_shape)
 
 
-def _result(graph: dict, x: da.Array, lead_chunks: tuple, parts: list[np.ndarray], name: str, token: str, meta: Any) -> da.Array:
-    """The result array of the cohorts' blocks ``(name-token, *lead, p)``, its groups
-    put in order where the cohorts interleave them."""
-    chunks = (*lead_chunks, tuple(len(g) for g in parts))
-    result = new_array(graph, f"{name}-{token}", chunks, meta, [x])
+def _result(graph: dict, x: da.Array, lead_chunks: tuple, parts: list[np.ndarray], name: str, token: str, meta: Any, group_shape: tuple[int, ...] | None) -> da.Array:
+    """The result array of the cohorts' blocks ``(name-token, *lead, p)``: as they are
+    where the cohorts hold the groups in order, else joined into one block per block of
+    the kept axes, groups in order (and the group axis split into ``group_shape``,
+    several label arrays' groups).  Our own tasks, not dask's indexing or reshape,
+    which query planning's Arrays lack."""
     order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    if not (np.diff(order) > 0).all():
-        result = result[..., np.argsort(order, kind="stable")]
-    return result
+    in_order = bool((np.diff(order) > 0).all())
+    if in_order and group_shape is None:
+        return new_array(graph, f"{name}-{token}", (*lead_chunks, tuple(len(g) for g in parts)), meta, [x])
+    out = f"{name}-ordered-{token}"
+    permutation = None if in_order else np.argsort(order, kind="stable")
+    shape = group_shape or (order.size,)
+    for lead in itertools.product(*(range(len(c)) for c in lead_chunks)):
+        key = (out, *lead, *(0,) * len(shape))
+        graph[key] = Task(key, _joined, List(*(TaskRef((f"{name}-{token}", *lead, p)) for p in range(len(parts)))), permutation, shape)
+    meta = meta.reshape(meta.shape[:-1] + (0,) * len(shape))
+    return new_array(graph, out, (*lead_chunks, *((n,) for n in shape)), meta, [x])
+
+
+def _joined(blocks: list, permutation: np.ndarray | None, shape: tuple[int, ...]) -> Any:
+    """Cohort blocks joined along the group axis, put in group order, reshaped."""
+    xp = np if isinstance(blocks[0], np.ndarray) else __import__("cupy")
+    joined = xp.concatenate(blocks, axis=-1)
+    if permutation is not None:
+        joined = joined[..., xp.asarray(permutation)]
+    return joined.reshape(joined.shape[:-1] + shape)
 
 
 #: A chunk's grouped state larger than this many times the chunk (float64 sums,
@@ -242,6 +261,9 @@ def _gather_graph(graph: dict, x: da.Array, codes: np.ndarray, parts: list[np.nd
             lead_shape = tuple(lead_chunks[a][i] for a, i in enumerate(lead))
             key = (f"{name}-{token}", *lead, p)
             refs = [TaskRef((x.name, *lead, int(b))) for b in used]
+            if not refs:  # a slab of groups with no values
+                graph[key] = Task(key, _finish_merged, None, partial(finish, groups=groups, lead_shape=lead_shape), List())
+                continue
             state = Task(None, reduce_block, partial(grouped.gathered_chunk, gather=gather, chunk=chunk), label, (x.name, *lead, p), *refs)
             graph[key] = Task(key, partial(finish, groups=groups, lead_shape=lead_shape), state)
 

@@ -308,10 +308,9 @@ def _grouped(array: Any, bys: tuple, func: Any, expected: Any, isbin: Any, fill_
     meta = (x._meta if on_gpu else np.empty((0,) * (x.ndim - codes.ndim + 1), dtype=out_dtype)).astype(out_dtype)
     token = tokenize(x, codes, ngroups, name, r.name, out_dtype, empty_fill, fill_value, min_count_, finalize_kwargs, method, split_every, device, params)
     result = grouped_graph.grouped_reduction(
-        x, codes, ngroups, name=f"numbadask-groupby-{name}", token=token, chunk=chunk, merge=merge, finish=finish, method=method, split_every=split_every, meta=meta
-    )
-    if len(sizes) > 1:
-        result = result.reshape(result.shape[:-1] + sizes)
+        x, codes, ngroups, name=f"numbadask-groupby-{name}", token=token, chunk=chunk, merge=merge, finish=finish, method=method, split_every=split_every,
+        meta=meta, group_shape=sizes if len(sizes) > 1 else None,
+    )  # fmt: skip
     if not isinstance(array, da.Array):
         result = result.compute(scheduler="sync")
     return (result, *(g for _, g in factorized))
