@@ -66,6 +66,8 @@ from typing import Any
 
 import numpy as np
 
+from numbadask.integrations import grouped
+
 __all__ = ["NAMES", "accelerate", "claims"]
 
 #: The reductions of dask.array that numbadask has (``ptp`` where dask.array has it).
@@ -308,61 +310,11 @@ def _replacements() -> list[tuple[Any, Any, Any, Any]]:
     return plan
 
 
-# --- xarray's grouped reductions: flox's groupby_reduce, as flox.xarray calls it -----
-#
-# xarray's groupby, resample and groupby_bins reductions call ``flox.xarray.xarray_reduce``
-# (imported at call time, when ``use_flox`` is on and flox is installed), which calls the
-# ``groupby_reduce`` of its module's namespace once per variable.  That one name is
-# replaced; flox's own ``flox.core.groupby_reduce`` stays, and numbadask hands it what it
-# has no kernel for.
-
-
-def _grouped_router(original: Any) -> Any:
-    """flox.xarray's ``groupby_reduce``: numbadask's for the calls it takes inside an
-    accelerate() block, flox's for all others."""
-
-    @functools.wraps(original)
-    def route(array: Any, *by: Any, **kwargs: Any) -> Any:
-        from numbadask.reductions import groupby
-
-        if _on() and groupby.leaves_to_flox(array, by, kwargs) is None:
-            with _LOCK:
-                _routed["groupby_reduce"] += 1
-            return groupby.groupby_reduce(array, *by, **kwargs)
-        if _on():
-            with _LOCK:
-                _declined["groupby_reduce"] += 1
-        return original(array, *by, **kwargs)
-
-    route.__numbadask_original__ = original  # type: ignore[attr-defined]
-    return route
-
-
-def _flox_namespace() -> Any:
-    """``flox.xarray`` where xarray would use it: flox installed and xarray imported
-    (so an accelerate() opened before ``import xarray`` leaves xarray's groupby alone)."""
-    import importlib.util
-    import sys
-
-    if "xarray" not in sys.modules or importlib.util.find_spec("flox") is None:
-        return None
-    import flox.xarray
-
-    return flox.xarray
-
-
 def _install() -> None:
     from numbadask.engine.handoff import remember_dask_functions
 
     # numbadask's hand-offs must reach dask's own functions, not these routers.
     remember_dask_functions()
-    flox_xarray = _flox_namespace()
-    if flox_xarray is not None:
-        original = flox_xarray.groupby_reduce
-        if not hasattr(original, "__numbadask_original__"):
-            router = _grouped_router(original)
-            _saved.append((flox_xarray, "groupby_reduce", original, router))
-            flox_xarray.groupby_reduce = router
     for space, key, original, router in _replacements():
         if isinstance(space, dict):
             if space.get(key) is original:
@@ -371,6 +323,15 @@ def _install() -> None:
         elif getattr(space, key, None) is original:
             _saved.append((space, key, original, router))
             setattr(space, key, router)
+    found = grouped.replacement(_on, _count)  # xarray's grouped reductions, through flox
+    if found is not None:
+        _saved.append(found)
+        setattr(found[0], found[1], found[3])
+
+
+def _count(name: str, routed: bool) -> None:  # for the grouped router
+    with _LOCK:
+        (_routed if routed else _declined)[name] += 1
 
 
 def _uninstall() -> None:
@@ -393,25 +354,20 @@ class accelerate:  # noqa: N801 - used like a function: numbadask.accelerate()
     dask.array's own functions).  Blocks and handles nest and may be restored in any
     order; ``restore()`` twice is a no-op.
 
-    What is routed: ``dask.array.sum, mean, nansum, nanmean, min, max, nanmin, nanmax,
-    ptp, argmin, argmax, nanargmin, nanargmax, var, std, nanvar, nanstd``, the same
-    names in ``dask.array.reductions`` and ``dask.array.routines``, the ``Array``
-    methods that call them (``x.sum()``, ``x.mean()``, ``x.min()``, ``x.max()``,
-    ``x.argmin()``, ``x.argmax()``, ``x.var()``, ``x.std()``), NumPy's functions on Dask
-    arrays (``np.mean(x)``, ``np.amax(x)``) and therefore xarray's reductions of
-    Dask-backed data (``xr.DataArray(x).mean()``).  Each call goes to numbadask's
-    function when :func:`claims` says numbadask computes it, else to dask.array's.
-    Under query planning the same functions and the expression Array's methods
-    (``sum``, ``mean``, ``min``, ``max``, ``var``, ``std``; it has no ``argmin`` or
-    ``argmax``, and none is added), but not NumPy's functions (so not xarray's
-    reductions): dask's ``__array_function__`` refuses them there, and stays as it is.
+    What is routed: ``dask.array``'s :data:`NAMES` (also in ``dask.array.reductions``
+    and ``.routines``), the ``Array`` methods that call them (``x.sum()``, ``x.argmin()``,
+    ...), NumPy's functions on Dask arrays (``np.amax(x)``) and so xarray's reductions
+    of Dask-backed data; each call to numbadask where :func:`claims` says so, else to
+    dask.array.  Under query planning the same functions and the expression Array's
+    methods, not NumPy's functions (nor xarray's reductions): dask's
+    ``__array_function__`` refuses them there.  And xarray's groupby, resample and
+    groupby_bins reductions, where flox is installed and xarray imported, to
+    :func:`numbadask.groupby_reduce` (:mod:`numbadask.integrations.grouped`).
 
-    Which calls: :meth:`claims` (:func:`numbadask.accelerate.claims`).  How to check:
-    :meth:`routed` counts the calls numbadask computed, by name;
-    :meth:`declined` those handed to dask.array inside a block; :meth:`active` says
-    whether routing is on here.  The replaced functions are installed while any handle
-    is open in any thread, with dask.array's signatures; dask.array's own functions are
-    back, identical, when the last one is restored.
+    Which calls: :meth:`claims`.  How to check: :meth:`routed` counts the calls numbadask
+    computed, by name, :meth:`declined` those handed back inside a block, :meth:`active`
+    says whether routing is on here.  The routers are installed while any handle is
+    open in any thread; the originals are back, identical, when the last is restored.
 
     Parameters
     ----------
@@ -482,7 +438,7 @@ class accelerate:  # noqa: N801 - used like a function: numbadask.accelerate()
 
     @staticmethod
     def declined() -> dict[str, int]:
-        """Calls inside an accelerate() block handed to dask.array's own function."""
+        """Calls inside an accelerate() block handed to dask.array's (or flox's) own."""
         with _LOCK:
             return dict(_declined)
 
