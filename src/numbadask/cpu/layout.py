@@ -91,6 +91,58 @@ def plan_runs(chunk: Any, axis: int, starts: np.ndarray, stops: np.ndarray, slot
     return RunsWalk(w.buf, w.base, w.sizes, w.strides, w.out_strides, (groups, *w.out_shape), bases, rows, out_bases, d)
 
 
+def _root(a: Any) -> Any:
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _address(a: Any) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def joined_runs(blocks: list[Any], walks: list[RunsWalk], groups: int) -> RunsWalk | None:
+    """One walk of several chunks' runs (``walks``, each planned by :func:`plan_runs`
+    with slots among the same ``groups``), when the chunks are views of one NumPy
+    array laid out alike (neighbouring chunks of ``from_array`` data): their runs then
+    index one buffer spanning them, and one kernel call folds them all into one state.
+    None otherwise.
+
+    Examples
+    --------
+    >>> x = np.arange(12.0).reshape(6, 2)
+    >>> a, b = x[:3], x[3:]
+    >>> walks = [plan_runs(c, 0, np.array([0]), np.array([3]), np.array([i]), 2) for i, c in enumerate((a, b))]
+    >>> w = joined_runs([a, b], walks, 2)
+    >>> w.bases.tolist(), w.rows.tolist(), w.out_bases.tolist(), w.out_shape
+    ([0, 6], [3, 3], [0, 2], (2, 1, 2))
+    """
+    first = walks[0]
+    if any(w is None for w in walks) or any(type(b) is not np.ndarray for b in blocks) or blocks[0].dtype == np.float16:
+        return None
+    root = _root(blocks[0])
+    if not isinstance(root, np.ndarray) or any(_root(b) is not root for b in blocks):
+        return None
+    d = first.run_axis
+    for w in walks:
+        if w.run_axis != d or not (np.array_equal(w.strides, first.strides) and np.array_equal(w.out_strides, first.out_strides)):
+            return None
+        if not np.array_equal(np.delete(w.sizes, d), np.delete(first.sizes, d)):
+            return None
+    itemsize = blocks[0].dtype.itemsize
+    starts = [_address(w.buf) for w in walks]
+    low, high = min(starts), max(a + w.buf.nbytes for a, w in zip(starts, walks))
+    if low < _address(root) or high > _address(root) + root.nbytes or any((a - low) % itemsize for a in starts):
+        return None
+    k = starts.index(low)
+    buf = np.lib.stride_tricks.as_strided(walks[k].buf, shape=((high - low) // itemsize,), strides=(itemsize,))
+    bases = np.concatenate([w.bases + (a - low) // itemsize for a, w in zip(starts, walks)])
+    sizes = first.sizes.copy()
+    sizes[d] = max(int(w.sizes[d]) for w in walks)
+    return RunsWalk(buf, first.base, sizes, first.strides, first.out_strides, (groups, *first.out_shape[1:]), bases,
+                    np.concatenate([w.rows for w in walks]), np.concatenate([w.out_bases for w in walks]), d)  # fmt: skip
+
+
 def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from numbadask.cpu.layout import plan_runs
+from numbadask.cpu.layout import joined_runs, plan_runs
 from numbadask.engine import definition, dispatch
 
 
@@ -127,6 +127,26 @@ def grouped_chunk(
             states[slot].append(definition.chunk(run, reduction=r, axes=(axis,), device=backend, params=params))
     merged = tuple([s[0] if len(s) == 1 else r.merge(s) for s in states] for states, r in zip(per_group, reductions))
     return GroupedState(table.groups, merged)
+
+
+def grouped_blocks(*blocks: Any, tables: tuple[RunTable, ...], reductions: tuple[definition.Reduction, ...], grouped_axes: int, device: str, params: tuple = ()) -> GroupedState:
+    """The merged :class:`GroupedState` of neighbouring chunks along the grouped axis
+    (``tables`` their labels): where they are views of one NumPy array (in-memory
+    data, :func:`numbadask.cpu.layout.joined_runs`), one kernel call walks every run of
+    every chunk into one state, so each group's state is made once per task, not once
+    per chunk and then merged; otherwise chunk by chunk, merged."""
+    each = {"reductions": reductions, "grouped_axes": grouped_axes, "device": device, "params": params}
+    if grouped_axes == 1 and device != "gpu" and all(t.order is None for t in tables) and all(type(b) is np.ndarray and b.size for b in blocks):
+        groups = np.unique(np.concatenate([t.groups for t in tables]))
+        axis = blocks[0].ndim - 1
+        walks = [plan_runs(b, axis, t.starts, t.stops, np.searchsorted(groups, t.groups)[t.slots], groups.size) for b, t in zip(blocks, tables)]
+        joined = joined_runs(list(blocks), walks, groups.size) if all(w is not None for w in walks) else None
+        walk_kernels = [getattr(r.kernel(blocks[0].dtype).cpu, "walk_kernel", None) for r in reductions]
+        if joined is not None and all(walk_kernels):
+            rows = np.bincount(np.concatenate([w.out_bases for w in walks]) // max(walks[0].out_size // groups.size, 1), weights=joined.rows, minlength=groups.size)
+            x = blocks[0]
+            return GroupedState(groups, tuple(_group_states(r, k(joined), x, axis, rows.astype(np.int64).tolist()) for r, k in zip(reductions, walk_kernels)))
+    return merge([grouped_chunk(b, table=t, **each) for b, t in zip(blocks, tables)], reductions)
 
 
 class _Rows(NamedTuple):

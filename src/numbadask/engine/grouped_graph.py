@@ -39,7 +39,7 @@ from dask._task_spec import List, Task, TaskRef
 
 from numbadask.engine import grouped
 from numbadask.engine.collections import expr_backed, lowered, lowering_once, new_array, sources_in_memory
-from numbadask.engine.graph import reduce_block
+from numbadask.engine.graph import local_thread_count, reduce_block
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -145,17 +145,24 @@ def grouped_reduction(
         _gather_graph(graph, x, codes, parts, name, token, chunk, finish, label)
         return _result(graph, x, lead_chunks, parts, name, token, meta, group_shape)
     method, parts = cohorts(method, {b: t.groups for b, t in tables.items()}, ngroups, lead_block)
+    threads = local_thread_count() if k == 1 and sources_in_memory(x) and not _distributed() else None
     for lead in itertools.product(*(range(len(c)) for c in lead_chunks)):
         lead_shape = tuple(lead_chunks[a][i] for a, i in enumerate(lead))
         for p, groups in enumerate(parts):
-            refs = []
+            held = []
             for b, table in tables.items():
                 if not np.isin(table.groups, groups, assume_unique=True).any():
                     continue
                 if not np.isin(table.groups, groups, assume_unique=True).all():
                     table = grouped.run_table(codes[slices[b]], keep=groups)
-                key = (f"{name}-chunk-{token}", p, *lead, *b)
-                graph[key] = Task(key, reduce_block, partial(chunk, table=table), label, (x.name, *lead, *b), TaskRef((x.name, *lead, *b)))
+                held.append((b, table))
+            refs = []
+            for i, some in enumerate(_per_task(held, threads)):
+                key = (f"{name}-chunk-{token}", p, *lead, i)
+                blocks = [TaskRef((x.name, *lead, *b)) for b, _ in some]
+                tables_ = tuple(t for _, t in some)
+                func = partial(chunk, table=tables_[0]) if len(some) == 1 else partial(grouped.grouped_blocks, tables=tables_, **chunk.keywords)
+                graph[key] = Task(key, reduce_block, func, label, (x.name, *lead, *some[0][0]), *blocks)
                 refs.append(TaskRef(key))
             level = 0
             while len(refs) > split_every:
@@ -266,6 +273,31 @@ def _gather_graph(graph: dict, x: da.Array, codes: np.ndarray, parts: list[np.nd
                 continue
             state = Task(None, reduce_block, partial(grouped.gathered_chunk, gather=gather, chunk=chunk), label, (x.name, *lead, p), *refs)
             graph[key] = Task(key, partial(finish, groups=groups, lead_shape=lead_shape), state)
+
+
+def _per_task(held: list, threads: int | None) -> list[list]:
+    """The chunks of one cohort and kept block, cut into one task per thread of the
+    local scheduler (``threads``; None: one task per chunk).  In-memory chunks only:
+    a task's chunks are all in memory while it runs.  Neighbours stay together, so a
+    task's chunks are views of one array and walk as one (grouped.grouped_blocks):
+    each task makes one state per group, and the tree merges ``threads`` states.
+
+    Examples
+    --------
+    >>> [[b for b, _ in t] for t in _per_task([(i, None) for i in range(5)], 2)]
+    [[0, 1, 2], [3, 4]]
+    """
+    if not threads or len(held) <= 1:
+        return [[h] for h in held]
+    size = -(-len(held) // threads)
+    return [held[i : i + size] for i in range(0, len(held), size)]
+
+
+def _distributed() -> bool:
+    """Whether a distributed Client's scheduler runs graphs here (it places tasks)."""
+    from dask.base import get_scheduler
+
+    return getattr(get_scheduler(), "__self__", None) is not None
 
 
 def _finish_merged(merge: Callable[[list], Any], finish: Callable[..., Any], states: list) -> Any:
