@@ -26,6 +26,15 @@ def test_user_defined_reductions_example_runs():
     exec(compile(block, str(README), "exec"), {})
 
 
+def test_grouped_reductions_example_runs():
+    pytest.importorskip("xarray")
+    pytest.importorskip("flox")
+    (block,) = [b for b in python_blocks() if "numbadask.groupby_reduce(" in b]
+    scope: dict = {}
+    exec(compile(block, str(README), "exec"), scope)
+    assert scope["climatology"].shape == (90, 180, 12) and scope["monthly"].sizes["month"] == 12
+
+
 def test_two_commands_match_ci():
     """.ci/run runs the README's first two commands, in order and verbatim: a regular
     install then an editable one is the fresh clone's sequence (issue 15); then the
