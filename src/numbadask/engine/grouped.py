@@ -241,7 +241,11 @@ def finish(
     xp = np
     if on_gpu:
         import cupy as xp  # noqa: F811 (the result goes back to the chunks' device)
-    out = xp.empty(lead_shape + (groups.size,), dtype=result_dtype)
+    # Groups outermost in memory, the block a transposed view: one group's values are
+    # then one contiguous write, not a write every len(groups) elements (a resample's
+    # 120 months: 7.8 M scattered stores per (180, 360) block); xarray transposes the
+    # group axis back to the front, where it is C-contiguous again.
+    out = xp.empty((groups.size, *lead_shape), dtype=result_dtype)
     present = np.zeros(groups.size, dtype=bool)
     position = np.searchsorted(groups, state.groups)
     with warnings.catch_warnings():
@@ -252,10 +256,10 @@ def finish(
                 if p < groups.size and groups[p] == g:
                     present[p] = True
                     counts = finalizers[1](state.states[1][j], np.dtype(np.int64)) if min_count > 0 else None
-                    out[..., p] = _value(finalizers[0](state.states[0][j], result_dtype), counts, result_dtype, lead_shape, fill_value, min_count, xp)
+                    out[p] = _value(finalizers[0](state.states[0][j], result_dtype), counts, result_dtype, lead_shape, fill_value, min_count, xp)
     if not present.all():
-        out[..., xp.asarray(np.flatnonzero(~present))] = empty_fill
-    return out
+        out[xp.asarray(np.flatnonzero(~present))] = empty_fill
+    return xp.moveaxis(out, 0, -1)
 
 
 def _value(value: Any, counts: Any, result_dtype: np.dtype, lead_shape: tuple[int, ...], fill_value: Any, min_count: int, xp: Any) -> Any:
