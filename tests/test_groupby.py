@@ -324,3 +324,17 @@ def test_gpu_device_matches_cpu(rng):
         gpu = numbadask.groupby_reduce(x, labels, func=func, device="gpu")[0]
         with dask.config.set(scheduler="sync"):
             np.testing.assert_allclose(np.asarray(gpu.compute()), cpu, rtol=1e-12)
+
+
+def test_a_distributed_scheduler(rng):
+    """The graph's tasks travel to workers (pickled), and in-memory chunks are not
+    grouped per task there (the cluster places tasks)."""
+    distributed = pytest.importorskip("distributed")
+    a = rng.normal(size=(3, 120)).astype(np.float32)
+    labels = np.arange(120) // 7
+    x = da.from_array(a, chunks=(2, 25))
+    expected = per_group(a, labels, labels.max() + 1, "nanstd")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
+        for method in ("map-reduce", "cohorts", "gather", None):
+            got = numbadask.groupby_reduce(x, labels, func="nanstd", method=method)[0].compute()
+            assert_close(got, expected, a.dtype)
