@@ -74,23 +74,11 @@ def new_array(graph: dict, name: str, chunks: tuple, meta: Any, dependencies: li
     return new_collection(_from_tasks()(merged, meta, chunks, list(graph), name))
 
 
-@functools.lru_cache(maxsize=1)
 def _from_tasks() -> type:
-    """dask's ``FromGraph`` expression keeping our key names: no alias task per block,
-    and no tokenizing of the (possibly chunk-holding) graph: our names are tokens
-    already.  Made on first use: ``import numbadask`` must not import dask.array."""
-    from dask.array._array_expr._io import FromGraph
-
-    class FromTasks(FromGraph):
-        @property
-        def _name(self) -> str:
-            return self.operand("name_prefix")
-
-        def __dask_tokenize__(self) -> str:
-            return self.operand("name_prefix")
-
-        def _layer(self) -> dict:
-            return self.operand("layer")
+    """dask's ``FromGraph`` expression keeping our key names
+    (:class:`numbadask.engine.expr_tasks.FromTasks`), imported on first use: ``import
+    numbadask`` must not import dask.array."""
+    from numbadask.engine.expr_tasks import FromTasks
 
     return FromTasks
 
