@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -146,3 +147,56 @@ def sources_in_memory(x: da.Array) -> bool:
             if isinstance(value, (GraphNode, tuple)) or not hasattr(value, "shape"):
                 return False
     return bool(roots)
+
+
+def chunks_as_views(x: da.Array) -> dict[tuple[int, ...], Any] | None:
+    """``x``'s chunks by block index, where each is an array in memory or a transpose of
+    one (xarray's ``transpose`` of ``from_array`` data, which is how flox receives a
+    grouped reduction): made here, as views, so the tasks hold them and the scheduler
+    runs no task per chunk.  None for anything else (the chunks stay tasks).
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> x = da.from_array(np.arange(24.0).reshape(4, 6), chunks=(2, 6)).T
+    >>> views = chunks_as_views(x)
+    >>> sorted(views), views[(0, 1)].base is not None
+    ([(0, 0), (0, 1)], True)
+    """
+    from dask.blockwise import Blockwise
+    from dask.highlevelgraph import MaterializedLayer
+
+    if expr_backed(x):
+        return None
+
+    def held(name: str) -> dict | None:
+        layer = x.dask.layers.get(name)
+        if not isinstance(layer, MaterializedLayer):
+            return None
+        found = {}
+        for key, value in layer.items():
+            value = value.value if isinstance(value, DataNode) else value
+            if isinstance(value, (GraphNode, tuple)) or not hasattr(value, "shape"):
+                return None
+            found[key[1:]] = value
+        return found
+
+    own = held(x.name)
+    if own is not None:
+        return own
+    layer = x.dask.layers.get(x.name)
+    task = getattr(layer, "task", None)
+    if not isinstance(layer, Blockwise) or task is None or getattr(task.func, "__name__", "") != "transpose" or len(layer.indices) != 1:
+        return None
+    (source, labels), axes = layer.indices[0], task.kwargs.get("axes")
+    chunks = held(source) if labels is not None and axes is not None else None
+    if chunks is None:
+        return None
+    out = layer.output_indices
+    views = {}
+    for index in itertools.product(*map(range, x.numblocks)):
+        block = chunks.get(tuple(index[out.index(label)] for label in labels))
+        if block is None:
+            return None
+        views[index] = block.transpose(axes)
+    return views
