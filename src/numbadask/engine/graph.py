@@ -138,11 +138,16 @@ def local_threads_over(x: da.Array) -> int | None:
     chunks are arrays in this process's graph; None for chunks made by tasks, and
     under a distributed client (its scheduler places tasks, and persisted chunks may
     sit on different workers)."""
-    from dask.base import get_scheduler
-
-    if getattr(get_scheduler(), "__self__", None) is not None:  # a distributed Client's get
+    if distributed_scheduler():
         return None
     return local_thread_count() if chunks_in_memory(x) else None
+
+
+def distributed_scheduler() -> bool:
+    """Whether a distributed Client's scheduler runs graphs here (it places tasks)."""
+    from dask.base import get_scheduler
+
+    return getattr(get_scheduler(), "__self__", None) is not None  # a distributed Client's get
 
 
 def chunks_per_task(x: da.Array, axes: tuple[int, ...], fan: dict[int, int]) -> dict[int, int]:

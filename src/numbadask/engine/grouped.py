@@ -114,12 +114,9 @@ def grouped_chunk(
     if table.order is not None:
         x = xp.take(x, xp.asarray(table.order), axis=-1)
     axis = x.ndim - 1
-    if backend == "cpu" and x.size:
-        walk = plan_runs(x, axis, table.starts, table.stops, table.slots, table.groups.size)
-        walk_kernels = [getattr(r.kernel(x.dtype).cpu, "walk_kernel", None) for r in reductions]
-        if walk is not None and all(walk_kernels):
-            rows = np.bincount(table.slots, weights=table.stops - table.starts, minlength=table.groups.size).astype(np.int64).tolist()
-            return GroupedState(table.groups, tuple(_group_states(r, k(walk), x, axis, rows) for r, k in zip(reductions, walk_kernels)))
+    walked = _walked([x], [table], reductions) if backend == "cpu" else None
+    if walked is not None:
+        return walked
     per_group: list[list[list[Any]]] = [[[] for _ in table.groups] for _ in reductions]
     for slot, start, stop in zip(table.slots.tolist(), table.starts.tolist(), table.stops.tolist()):
         run = x[..., start:stop]
@@ -136,17 +133,32 @@ def grouped_blocks(*blocks: Any, tables: tuple[RunTable, ...], reductions: tuple
     every chunk into one state, so each group's state is made once per task, not once
     per chunk and then merged; otherwise chunk by chunk, merged."""
     each = {"reductions": reductions, "grouped_axes": grouped_axes, "device": device, "params": params}
-    if grouped_axes == 1 and device != "gpu" and all(t.order is None for t in tables) and all(type(b) is np.ndarray and b.size for b in blocks):
-        groups = np.unique(np.concatenate([t.groups for t in tables]))
-        axis = blocks[0].ndim - 1
-        walks = [plan_runs(b, axis, t.starts, t.stops, np.searchsorted(groups, t.groups)[t.slots], groups.size) for b, t in zip(blocks, tables)]
-        joined = joined_runs(list(blocks), walks, groups.size) if all(w is not None for w in walks) else None
-        walk_kernels = [getattr(r.kernel(blocks[0].dtype).cpu, "walk_kernel", None) for r in reductions]
-        if joined is not None and all(walk_kernels):
-            rows = np.bincount(np.concatenate([w.out_bases for w in walks]) // max(walks[0].out_size // groups.size, 1), weights=joined.rows, minlength=groups.size)
-            x = blocks[0]
-            return GroupedState(groups, tuple(_group_states(r, k(joined), x, axis, rows.astype(np.int64).tolist()) for r, k in zip(reductions, walk_kernels)))
-    return merge([grouped_chunk(b, table=t, **each) for b, t in zip(blocks, tables)], reductions)
+    walked = _walked(blocks, tables, reductions) if grouped_axes == 1 and device != "gpu" else None
+    return walked if walked is not None else merge([grouped_chunk(b, table=t, **each) for b, t in zip(blocks, tables)], reductions)
+
+
+def _walked(blocks: Sequence[Any], tables: Sequence[RunTable], reductions: tuple[definition.Reduction, ...]) -> GroupedState | None:
+    """The :class:`GroupedState` of NumPy chunks (their last axis labelled by
+    ``tables``, gathered already) from one kernel call per reduction over every run
+    (:func:`numbadask.cpu.walker.walk_runs`; several chunks: one buffer,
+    :func:`numbadask.cpu.layout.joined_runs`).  None where one walk cannot: a chunk
+    that is empty or not a NumPy array, a layout :func:`plan_runs` refuses, chunks
+    that are not views of one array, a kernel with no walk."""
+    if any(t.order is not None for t in tables) or not all(type(b) is np.ndarray and b.size for b in blocks):
+        return None
+    walk_kernels = [getattr(r.kernel(blocks[0].dtype).cpu, "walk_kernel", None) for r in reductions]
+    if not all(walk_kernels):
+        return None
+    groups = np.unique(np.concatenate([t.groups for t in tables]))
+    axis = blocks[0].ndim - 1
+    slots = [np.searchsorted(groups, t.groups)[t.slots] for t in tables]
+    walks = [plan_runs(b, axis, t.starts, t.stops, s, groups.size) for b, t, s in zip(blocks, tables, slots)]
+    walk = walks[0] if len(walks) == 1 else joined_runs(list(blocks), walks, groups.size) if all(w is not None for w in walks) else None
+    if walk is None:
+        return None
+    rows = sum(np.bincount(s, weights=t.stops - t.starts, minlength=groups.size) for s, t in zip(slots, tables))
+    rows = np.asarray(rows).astype(np.int64).tolist()
+    return GroupedState(groups, tuple(_group_states(r, k(walk), blocks[0], axis, rows) for r, k in zip(reductions, walk_kernels)))
 
 
 class _Rows(NamedTuple):

@@ -39,7 +39,8 @@ from dask._task_spec import DataNode, List, Task, TaskRef
 
 from numbadask.engine import grouped
 from numbadask.engine.collections import chunks_as_views, expr_backed, lowered, lowering_once, new_array, sources_in_memory
-from numbadask.engine.graph import local_thread_count, reduce_block
+from numbadask.engine.dispatch import array_module
+from numbadask.engine.graph import distributed_scheduler, local_thread_count, reduce_block
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -140,7 +141,7 @@ def grouped_reduction(
     # local scheduler (a distributed one would ship them with the graph): no
     # task per chunk for the scheduler to run (month mean under accelerate(), same
     # process: 56-61 -> 51 ms, the kernels' time).
-    views = chunks_as_views(x) if sources_in_memory(x) and not _distributed() else None
+    views = chunks_as_views(x) if sources_in_memory(x) and not distributed_scheduler() else None
 
     def block_input(index: tuple) -> Any:
         return DataNode(None, views[index]) if views else TaskRef((x.name, *index))
@@ -154,7 +155,7 @@ def grouped_reduction(
         _gather_graph(graph, x, codes, parts, name, token, chunk, finish, label, block_input)
         return _result(graph, x, lead_chunks, parts, name, token, meta, group_shape, views)
     method, parts = cohorts(method, {b: t.groups for b, t in tables.items()}, ngroups, lead_block)
-    threads = local_thread_count() if k == 1 and sources_in_memory(x) and not _distributed() else None
+    threads = local_thread_count() if k == 1 and sources_in_memory(x) and not distributed_scheduler() else None
     for lead in itertools.product(*(range(len(c)) for c in lead_chunks)):
         lead_shape = tuple(lead_chunks[a][i] for a, i in enumerate(lead))
         for p, groups in enumerate(parts):
@@ -208,7 +209,7 @@ def _result(graph: dict, x: da.Array, lead_chunks: tuple, parts: list[np.ndarray
 
 def _joined(blocks: list, permutation: np.ndarray | None, shape: tuple[int, ...]) -> Any:
     """Cohort blocks joined along the group axis, put in group order, reshaped."""
-    xp = np if isinstance(blocks[0], np.ndarray) else __import__("cupy")
+    xp = array_module(blocks[0])
     joined = xp.concatenate(blocks, axis=-1)
     if permutation is not None:
         joined = joined[..., xp.asarray(permutation)]
@@ -300,13 +301,6 @@ def _per_task(held: list, threads: int | None) -> list[list]:
         return [[h] for h in held]
     size = -(-len(held) // threads)
     return [held[i : i + size] for i in range(0, len(held), size)]
-
-
-def _distributed() -> bool:
-    """Whether a distributed Client's scheduler runs graphs here (it places tasks)."""
-    from dask.base import get_scheduler
-
-    return getattr(get_scheduler(), "__self__", None) is not None
 
 
 def _finish_merged(merge: Callable[[list], Any], finish: Callable[..., Any], states: list) -> Any:

@@ -42,10 +42,6 @@ _PRESERVING = {"min", "max", "nanmin", "nanmax"}
 _EMPTY_FILL = {"count": 0, "sum": 0, "nansum": 0}
 
 
-class _NA:
-    """flox's "missing" sentinel for a fill value: NaN in float results (ints promote)."""
-
-
 def result_dtype(func: str, array_dtype: np.dtype, dtype: Any, fill_value: Any) -> np.dtype:
     """flox's result dtype for ``func`` of ``array_dtype`` data (bool counted as the
     platform integer), ``dtype=`` and ``fill_value``.
@@ -69,7 +65,7 @@ def result_dtype(func: str, array_dtype: np.dtype, dtype: Any, fill_value: Any) 
         out = array_dtype
     else:
         out = np.result_type(array_dtype, np.int_) if array_dtype.kind == "i" else np.result_type(array_dtype, np.uint) if array_dtype.kind == "u" else array_dtype
-    if fill_value is not None and not isinstance(fill_value, _NA):
+    if fill_value is not None:
         out = np.result_type(out, fill_value)
     return out
 
